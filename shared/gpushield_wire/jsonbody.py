@@ -1,0 +1,64 @@
+"""Bounded JSON parsing for request bodies.
+
+`json.loads` alone accepts things an API must not: duplicate object keys (two parsers in a chain
+can disagree about which value wins), NaN/Infinity (not JSON), and nesting deep enough to hit the
+interpreter's recursion limit. This parser refuses all three with distinct catalog codes and
+caps the total number of values, so work after parsing is bounded by policy, not by the client.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .errors import ProblemError
+
+
+def _reject_constant(name: str) -> Any:
+    raise ProblemError("json_invalid", f"{name} is not JSON")
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        raise ProblemError("json_duplicate_key")
+    return document
+
+
+def parse_json_body(body: bytes, *, max_depth: int, max_values: int) -> Any:
+    """Decodes UTF-8 strictly, parses JSON, then checks depth and value count."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProblemError("body_not_utf8") from None
+    try:
+        document = json.loads(
+            text, object_pairs_hook=_unique_object, parse_constant=_reject_constant
+        )
+    except RecursionError:
+        raise ProblemError("json_too_deep", max_depth=max_depth) from None
+    except ValueError as error:  # json.JSONDecodeError is a ValueError
+        if isinstance(error, ProblemError):  # pragma: no cover - ProblemError is not ValueError
+            raise
+        raise ProblemError("json_invalid") from None
+    _check_shape(document, max_depth=max_depth, max_values=max_values)
+    return document
+
+
+def _check_shape(document: Any, *, max_depth: int, max_values: int) -> None:
+    """Iterative walk (no recursion: the depth is exactly what we do not trust yet)."""
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    values = 0
+    while stack:
+        node, depth = stack.pop()
+        values += 1
+        if values > max_values:
+            raise ProblemError("json_too_large", max_values=max_values)
+        if isinstance(node, dict):
+            if depth > max_depth:
+                raise ProblemError("json_too_deep", max_depth=max_depth)
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            if depth > max_depth:
+                raise ProblemError("json_too_deep", max_depth=max_depth)
+            stack.extend((child, depth + 1) for child in node)
