@@ -1,0 +1,104 @@
+"""The gate's ports: everything it needs from the runtime it runs in.
+
+The pipeline never imports httpx, sqlite3, `js` or `cryptography`; it talks to these small
+protocols. Two runtimes implement them: `runtime_local` (CPython: httpx, sqlite3, asyncio) and
+`workers` (Pyodide: js.fetch, WebCrypto, Durable Objects, ctx.waitUntil).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Wall-clock seconds since the epoch (signature windows, key expiry)."""
+
+    def monotonic(self) -> float:
+        """Seconds from an arbitrary origin, for latencies and deadlines."""
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class Crypto(Protocol):
+    """Primitives that are slow in WebAssembly or absent from the standard library."""
+
+    def sha256(self, data: bytes) -> bytes: ...
+
+    def ed25519_verify(self, public_key: bytes, data: bytes, signature: bytes) -> bool: ...
+
+    def seal(self, plaintext: bytes, associated_data: bytes) -> bytes:
+        """Encrypts key material at rest under the key-encryption key (AEAD)."""
+
+    def open(self, sealed: bytes, associated_data: bytes) -> bytes:
+        """Inverse of `seal`; raises ValueError if tampered or under another KEK."""
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes | None
+    timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamResponse:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+UpstreamFailure = Literal["connect", "timeout", "protocol"]
+
+
+class UpstreamError(Exception):
+    """The upstream could not be reached or did not answer in time.
+
+    `kind` decides the catalog code: connect → backend_unavailable, timeout → backend_timeout,
+    protocol (connection dropped mid-response, unreadable answer) → backend_failed.
+    """
+
+    def __init__(self, kind: UpstreamFailure, message: str = "") -> None:
+        super().__init__(message or kind)
+        self.kind: UpstreamFailure = kind
+
+
+class Upstream(Protocol):
+    async def send(self, request: UpstreamRequest) -> UpstreamResponse:
+        """Sends one request; raises UpstreamError, never anything else, on transport faults."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One line per request. Built only from fields that are safe to keep: no secret,
+    signature, token or prompt text ever reaches this type."""
+
+    ts: float
+    request_id: str
+    route: str
+    decision: Literal["allow", "deny", "error"]
+    stage: str
+    status: int
+    code: str | None
+    latency_ms: float
+    key_id: str | None = None
+    model: str | None = None
+    backend_job_id: str | None = None
+    backend_ran: bool = False
+    execution_ms: int | None = None
+    client_ip: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class AuditSink(Protocol):
+    async def write(self, event: AuditEvent) -> None: ...
+
+
+class Background(Protocol):
+    """Work that must finish but need not delay the response (ctx.waitUntil at the edge)."""
+
+    def defer(self, work: Awaitable[None]) -> None: ...
