@@ -48,3 +48,19 @@ class Backend(Protocol):
 
         Raises ports.UpstreamError for transport faults before anything was dispatched.
         """
+
+
+class BackendRejected(Exception):
+    """The platform answered the call with an HTTP error (bad platform key, throttled, down).
+
+    Distinct from UpstreamError (nothing usable came back) because the gate maps it by status:
+    401/403 mean the edge's own platform key is wrong (an operator problem, never the caller's),
+    429 carries a Retry-After worth passing on, 5xx is the platform failing. `reason` is a short
+    fixed token; the platform's body is never kept, so nothing it echoed can leak.
+    """
+
+    def __init__(self, status: int, reason: str, retry_after_s: float | None = None) -> None:
+        super().__init__(f"backend rejected the call: HTTP {status} ({reason})")
+        self.status = status
+        self.reason = reason
+        self.retry_after_s = retry_after_s
