@@ -1,0 +1,1 @@
+"""CPython implementations of the gate ports: httpx, sqlite3, asyncio."""
