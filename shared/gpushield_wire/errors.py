@@ -64,6 +64,7 @@ CATALOG: dict[str, ErrorKind] = _kinds(
     ErrorKind("key_unknown", 401, "Unknown key id"),
     ErrorKind("key_revoked", 401, "Key has been revoked"),
     ErrorKind("key_expired", 401, "Key has expired"),
+    ErrorKind("key_quarantined", 403, "Key is quarantined; an administrator must restore it"),
     # -- authorization ------------------------------------------------------------------------
     ErrorKind("model_not_in_scope", 403, "Key is not allowed to call this model"),
     # -- input policy -------------------------------------------------------------------------

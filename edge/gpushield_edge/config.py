@@ -1,0 +1,78 @@
+"""Gate configuration: what a user writes in `gpushield.toml` (or Worker vars), parsed once.
+
+Every setting has a documented default so the embedded configuration needs nothing else.
+Secrets are never in this file: the config names the environment variable that holds them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpushield_wire.policy import ModelPolicy
+
+from .backends.runpod import RunPodConfig
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    name: str
+    backend: RunPodConfig
+    policy: ModelPolicy = field(default_factory=ModelPolicy)
+    # Wall-clock seconds a caller waits for this model, queueing included.
+    deadline_s: float = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class GateConfig:
+    models: Mapping[str, ModelConfig] = field(default_factory=dict)
+    # RFC 9421 freshness: tolerated clock difference and longest created→expires window.
+    clock_skew_s: int = 30
+    max_signature_window_s: int = 300
+    # Caps checked before any parsing: all header field lines, and any single body.
+    max_header_bytes: int = 8 * 1024
+    max_body_bytes: int = 1024 * 1024
+    # When set, `@authority` must be this value (the public host behind a proxy); else Host.
+    public_authority: str | None = None
+
+    @property
+    def largest_body(self) -> int:
+        sizes = [model.policy.max_body_bytes for model in self.models.values()]
+        return min(self.max_body_bytes, max(sizes, default=self.max_body_bytes))
+
+
+def _reject_unknown(section: str, document: Mapping[str, Any], known: set[str]) -> None:
+    unknown = set(document) - known
+    if unknown:
+        raise ValueError(f"[{section}] has unknown settings: {', '.join(sorted(unknown))}")
+
+
+def parse_config(document: Mapping[str, Any], secrets: Mapping[str, str]) -> GateConfig:
+    """Builds the config from a parsed TOML document; `secrets` resolves `*_env` names."""
+    gate = dict(document.get("gate", {}))
+    _reject_unknown("gate", gate, {
+        "clock_skew_s", "max_signature_window_s", "max_header_bytes", "max_body_bytes",
+        "public_authority",
+    })
+    _reject_unknown("top level", document, {"gate", "models"})
+    models: dict[str, ModelConfig] = {}
+    for name, entry in dict(document.get("models", {})).items():
+        entry = dict(entry)
+        _reject_unknown(f"models.{name}", entry, {"backend", "policy", "deadline_s"})
+        backend = dict(entry.get("backend", {}))
+        kind = backend.pop("type", "runpod")
+        if kind != "runpod":
+            raise ValueError(f"models.{name}: backend type {kind!r} is not supported yet")
+        api_key_env = backend.pop("api_key_env", None)
+        _reject_unknown(f"models.{name}.backend", backend, {
+            "base_url", "endpoint_id", "flavor", "sync_wait_ms", "poll_interval_s",
+        })
+        api_key = secrets.get(api_key_env) if api_key_env else None
+        models[name] = ModelConfig(
+            name=name,
+            backend=RunPodConfig(api_key=api_key, **backend),
+            policy=ModelPolicy.from_dict(entry.get("policy", {})),
+            deadline_s=float(entry.get("deadline_s", 120.0)),
+        )
+    return GateConfig(models=models, **gate)

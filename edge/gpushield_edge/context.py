@@ -1,0 +1,56 @@
+"""What the gate knows about one request as it moves through the stages."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpushield_wire.signing import ParsedSignature
+
+from .backends.base import Backend, BackendResult
+from .config import GateConfig, ModelConfig
+from .http import GateRequest, GateResponse
+from .keyguard import AdmitResult, KeyGuard
+from .ports import AuditSink, Background, Clock, Crypto, Upstream
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """The ports and configuration every stage may use (one instance per gate)."""
+
+    config: GateConfig
+    clock: Clock
+    crypto: Crypto
+    upstream: Upstream
+    guard: KeyGuard
+    audit: AuditSink
+    background: Background
+    backends: Mapping[str, Backend]
+
+
+@dataclass(slots=True)
+class RequestContext:
+    request: GateRequest
+    request_id: str
+    started: float
+    now: float
+    model: ModelConfig | None = None
+    document: Any = None
+    input: dict[str, Any] | None = None
+    signature: ParsedSignature | None = None
+    signature_base: bytes = b""
+    idempotency_key: str | None = None
+    fingerprint: str | None = None
+    admission: AdmitResult | None = None
+    result: BackendResult | None = None
+    # Whether the backend may have started a job (decides idempotent replay vs. retry).
+    dispatched: bool = False
+    response: GateResponse | None = None
+    stage: str = "route"
+    response_headers: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def key_id(self) -> str | None:
+        signature = self.signature
+        return signature.keyid if signature is not None else None

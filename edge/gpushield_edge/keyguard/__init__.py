@@ -1,0 +1,26 @@
+"""Per-key state: the record, its limits, and the atomic admit/complete decisions."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from .records import AdmitRequest, AdmitResult, KeyLimits, KeyRecord, StoredResponse
+
+
+class KeyGuard(Protocol):
+    """The gate's port to per-key state. Locally a direct call into `KeyGuardCore`; at the
+    edge an RPC to the key's Durable Object. Either way one call decides a request."""
+
+    async def admit(self, request: AdmitRequest) -> AdmitResult: ...
+
+    async def complete(
+        self,
+        key_id: str,
+        lease_id: str,
+        idempotency_key: str | None,
+        response: StoredResponse | None,
+        now: float,
+    ) -> None: ...
+
+
+__all__ = ["AdmitRequest", "AdmitResult", "KeyGuard", "KeyLimits", "KeyRecord", "StoredResponse"]

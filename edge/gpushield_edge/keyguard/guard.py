@@ -1,0 +1,330 @@
+"""The key guard: one key's state machine, decided atomically.
+
+`admit` answers, in one transaction, every question that needs the key's state: does the
+signature verify under the key's secret, is the key active and unexpired, may it call this
+model, was this nonce seen, is this Idempotency-Key already answered or running, is there a
+rate token, is there a free concurrency slot. Only if every answer is yes does it write
+anything (nonce, bucket, lease, idempotency row), so a refused request changes nothing.
+`complete` ends a lease and records the answer for idempotent replays.
+
+The algorithms are written once against `SqlStorage` (see `storage.py`), like the `limits`
+library writes its strategies against storage primitives.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+
+from gpushield_wire import algorithms
+
+from ..ports import Crypto
+from .records import (
+    AdmitRequest,
+    AdmitResult,
+    KeyLimits,
+    KeyRecord,
+    KeyStatus,
+    StoredResponse,
+)
+from .schema import SCHEMA
+from .storage import SqlStorage
+
+IDEMPOTENCY_TTL_S = 24 * 3600.0
+
+_KEY_COLUMNS = (
+    "key_id, alg, scopes, status, version, rate_per_minute, burst, max_concurrency, "
+    "max_call_gpu_ms, expires_at, created_at, label, last_used_at, admitted_count"
+)
+
+
+class KeyGuardError(Exception):
+    """Admin operation on a key that does not exist or cannot change that way."""
+
+
+def _record(row: tuple[object, ...]) -> KeyRecord:
+    (key_id, alg, scopes, status, version, rate, burst, concurrency, call_ms,
+     expires_at, created_at, label, last_used_at, admitted) = row
+    return KeyRecord(
+        key_id=str(key_id),
+        alg=str(alg),
+        scopes=tuple(json.loads(str(scopes))),
+        status=str(status),  # type: ignore[arg-type]
+        version=int(version),  # type: ignore[call-overload]
+        limits=KeyLimits(
+            rate_per_minute=float(rate),  # type: ignore[arg-type]
+            burst=int(burst),  # type: ignore[call-overload]
+            max_concurrency=int(concurrency),  # type: ignore[call-overload]
+            max_call_gpu_ms=int(call_ms),  # type: ignore[call-overload]
+        ),
+        expires_at=None if expires_at is None else float(expires_at),  # type: ignore[arg-type]
+        created_at=float(created_at),  # type: ignore[arg-type]
+        label=str(label),
+        last_used_at=None if last_used_at is None else float(last_used_at),  # type: ignore[arg-type]
+        admitted_count=int(admitted),  # type: ignore[call-overload]
+    )
+
+
+@dataclass(slots=True)
+class KeyGuardCore:
+    storage: SqlStorage
+    crypto: Crypto
+
+    def migrate(self) -> None:
+        def work() -> None:
+            for statement in SCHEMA:
+                self.storage.query(statement)
+
+        self.storage.atomic(work)
+
+    # -- the hot path ------------------------------------------------------------------------
+
+    def admit(self, request: AdmitRequest) -> AdmitResult:
+        return self.storage.atomic(lambda: self._admit(request))
+
+    def _admit(self, request: AdmitRequest) -> AdmitResult:
+        query = self.storage.query
+        now = request.now
+        rows = query(
+            "SELECT alg, sealed_secret, scopes, status, version, rate_per_minute, burst, "
+            "max_concurrency, max_call_gpu_ms, expires_at FROM keys WHERE key_id = ?",
+            (request.key_id,),
+        )
+        if not rows:
+            return AdmitResult("refused", code="key_unknown")
+        (alg, sealed, scopes, status, version, rate, burst, max_concurrency,
+         max_call_gpu_ms, expires_at) = rows[0]
+
+        # 1. Who is asking: the signature, verified here so the secret never leaves the guard.
+        if alg != request.alg:
+            return AdmitResult("refused", code="signature_alg_unsupported")
+        try:
+            key_material = self.crypto.open(bytes(sealed), request.key_id.encode())
+        except ValueError:
+            return AdmitResult("refused", code="guard_unavailable")
+        if not algorithms.verify(
+            request.alg, key_material, request.signature_base, request.signature,
+            crypto=_VerifyOnly(self.crypto),
+        ):
+            return AdmitResult("refused", code="signature_invalid")
+
+        # 2. Is the key usable, and for this model.
+        if status == "quarantined":
+            return AdmitResult("refused", code="key_quarantined")
+        if status != "active":
+            return AdmitResult("refused", code="key_revoked")
+        if expires_at is not None and float(expires_at) <= now:
+            return AdmitResult("refused", code="key_expired")
+        scope_list = json.loads(scopes)
+        if "*" not in scope_list and request.model not in scope_list:
+            return AdmitResult("refused", code="model_not_in_scope")
+
+        # 3. Replay: a nonce is good once within its signature's validity.
+        if query(
+            "SELECT 1 FROM nonces WHERE key_id = ? AND nonce = ? AND expires_at >= ?",
+            (request.key_id, request.nonce, now),
+        ):
+            return AdmitResult("refused", code="signature_replayed")
+
+        # 4. Idempotency: an answered key replays its answer; a running one is a conflict.
+        if request.idempotency_key is not None:
+            found = query(
+                "SELECT fingerprint, state, status, response_headers, response_body "
+                "FROM idempotency WHERE key_id = ? AND idem_key = ? AND expires_at >= ?",
+                (request.key_id, request.idempotency_key, now),
+            )
+            if found:
+                fingerprint, state, stored_status, headers, body = found[0]
+                if fingerprint != request.fingerprint:
+                    return AdmitResult("refused", code="idempotency_key_reused")
+                if state != "done":
+                    return AdmitResult("refused", code="idempotency_in_progress", retry_after=1.0)
+                self._remember_nonce(request)
+                return AdmitResult(
+                    "replay",
+                    stored=StoredResponse.from_columns(int(stored_status), headers, body),
+                    key_version=int(version),
+                )
+
+        # 5. Rate: a token bucket refilled continuously at rate_per_minute, capped at burst.
+        refill_per_s = float(rate) / 60.0
+        bucket = query(
+            "SELECT tokens, updated_at FROM buckets WHERE key_id = ?", (request.key_id,)
+        )
+        if bucket:
+            tokens, updated_at = float(bucket[0][0]), float(bucket[0][1])
+            tokens = min(float(burst), tokens + max(0.0, now - updated_at) * refill_per_s)
+        else:
+            tokens = float(burst)
+        limits = {"rate_per_minute": float(rate), "burst": float(burst), "remaining": tokens}
+        if tokens < 1.0:
+            wait = (1.0 - tokens) / refill_per_s if refill_per_s > 0 else 60.0
+            limits["remaining"] = 0.0
+            return AdmitResult("refused", code="rate_limited", retry_after=wait, limits=limits)
+
+        # 6. Concurrency: live leases; an expired lease (a gate died mid-call) frees itself.
+        (in_flight,) = query(
+            "SELECT COUNT(*) FROM leases WHERE key_id = ? AND expires_at > ?",
+            (request.key_id, now),
+        )[0]
+        if int(in_flight) >= int(max_concurrency):
+            return AdmitResult("refused", code="concurrency_limited", retry_after=1.0,
+                               limits=limits)
+
+        # Every check passed: now, and only now, write.
+        lease_id = secrets.token_hex(12)
+        self._remember_nonce(request)
+        query(
+            "INSERT INTO buckets (key_id, tokens, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (key_id) DO UPDATE SET tokens = excluded.tokens, "
+            "updated_at = excluded.updated_at",
+            (request.key_id, tokens - 1.0, now),
+        )
+        query(
+            "INSERT INTO leases (lease_id, key_id, expires_at) VALUES (?, ?, ?)",
+            (lease_id, request.key_id, now + request.lease_ttl_s),
+        )
+        query(
+            "DELETE FROM leases WHERE key_id = ? AND expires_at <= ?", (request.key_id, now)
+        )
+        if request.idempotency_key is not None:
+            query(
+                "INSERT INTO idempotency (key_id, idem_key, fingerprint, state, lease_id, "
+                "expires_at) VALUES (?, ?, ?, 'running', ?, ?) "
+                "ON CONFLICT (key_id, idem_key) DO UPDATE SET fingerprint = excluded.fingerprint,"
+                " state = 'running', lease_id = excluded.lease_id, status = NULL, "
+                "response_headers = NULL, response_body = NULL, expires_at = excluded.expires_at",
+                (request.key_id, request.idempotency_key, request.fingerprint or "", lease_id,
+                 now + IDEMPOTENCY_TTL_S),
+            )
+        query(
+            "UPDATE keys SET last_used_at = ?, admitted_count = admitted_count + 1 "
+            "WHERE key_id = ?",
+            (now, request.key_id),
+        )
+        limits["remaining"] = tokens - 1.0
+        return AdmitResult(
+            "admitted",
+            lease_id=lease_id,
+            key_version=int(version),
+            max_call_gpu_ms=int(max_call_gpu_ms),
+            limits=limits,
+        )
+
+    def _remember_nonce(self, request: AdmitRequest) -> None:
+        query = self.storage.query
+        query(
+            "DELETE FROM nonces WHERE key_id = ? AND expires_at < ?",
+            (request.key_id, request.now),
+        )
+        query(
+            "INSERT OR REPLACE INTO nonces (key_id, nonce, expires_at) VALUES (?, ?, ?)",
+            (request.key_id, request.nonce, request.nonce_expires_at),
+        )
+
+    def complete(
+        self,
+        key_id: str,
+        lease_id: str,
+        idempotency_key: str | None,
+        response: StoredResponse | None,
+        now: float,
+    ) -> None:
+        """Ends a lease. With a response, an idempotent call's answer is kept for replays;
+        without one (nothing ran, the caller may retry), its idempotency row is dropped."""
+
+        def work() -> None:
+            query = self.storage.query
+            query("DELETE FROM leases WHERE lease_id = ? AND key_id = ?", (lease_id, key_id))
+            if idempotency_key is None:
+                return
+            if response is None:
+                query(
+                    "DELETE FROM idempotency WHERE key_id = ? AND idem_key = ? AND lease_id = ?",
+                    (key_id, idempotency_key, lease_id),
+                )
+                return
+            query(
+                "UPDATE idempotency SET state = 'done', status = ?, response_headers = ?, "
+                "response_body = ?, expires_at = ? "
+                "WHERE key_id = ? AND idem_key = ? AND lease_id = ?",
+                (response.status, response.headers_json(), response.body,
+                 now + IDEMPOTENCY_TTL_S, key_id, idempotency_key, lease_id),
+            )
+
+        self.storage.atomic(work)
+
+    # -- administration ----------------------------------------------------------------------
+
+    def create_key(
+        self,
+        *,
+        key_id: str,
+        alg: str,
+        key_material: bytes,
+        scopes: tuple[str, ...],
+        limits: KeyLimits,
+        expires_at: float | None,
+        now: float,
+        label: str = "",
+    ) -> KeyRecord:
+        sealed = self.crypto.seal(key_material, key_id.encode())
+
+        def work() -> None:
+            if self.storage.query("SELECT 1 FROM keys WHERE key_id = ?", (key_id,)):
+                raise KeyGuardError(f"key {key_id} already exists")
+            self.storage.query(
+                "INSERT INTO keys (key_id, alg, sealed_secret, scopes, status, version, "
+                "rate_per_minute, burst, max_concurrency, max_call_gpu_ms, expires_at, "
+                "created_at, label) VALUES (?, ?, ?, ?, 'active', 1, ?, ?, ?, ?, ?, ?, ?)",
+                (key_id, alg, sealed, json.dumps(list(scopes)), limits.rate_per_minute,
+                 limits.burst, limits.max_concurrency, limits.max_call_gpu_ms, expires_at,
+                 now, label),
+            )
+
+        self.storage.atomic(work)
+        return self.get_key(key_id)
+
+    def get_key(self, key_id: str) -> KeyRecord:
+        rows = self.storage.query(f"SELECT {_KEY_COLUMNS} FROM keys WHERE key_id = ?", (key_id,))  # noqa: S608 - constant column list
+        if not rows:
+            raise KeyGuardError(f"no key {key_id}")
+        return _record(rows[0])
+
+    def list_keys(self) -> list[KeyRecord]:
+        rows = self.storage.query(f"SELECT {_KEY_COLUMNS} FROM keys ORDER BY created_at")  # noqa: S608 - constant column list
+        return [_record(row) for row in rows]
+
+    def set_status(self, key_id: str, status: KeyStatus) -> KeyRecord:
+        """Revocation is a row update inside the guard: the very next `admit` sees it."""
+
+        def work() -> None:
+            if not self.storage.query("SELECT 1 FROM keys WHERE key_id = ?", (key_id,)):
+                raise KeyGuardError(f"no key {key_id}")
+            self.storage.query(
+                "UPDATE keys SET status = ?, version = version + 1 WHERE key_id = ?",
+                (status, key_id),
+            )
+
+        self.storage.atomic(work)
+        return self.get_key(key_id)
+
+    def in_flight(self, key_id: str, now: float) -> int:
+        (count,) = self.storage.query(
+            "SELECT COUNT(*) FROM leases WHERE key_id = ? AND expires_at > ?", (key_id, now)
+        )[0]
+        return int(count)
+
+
+@dataclass(frozen=True, slots=True)
+class _VerifyOnly:
+    """Adapts the gate's Crypto port to the contract's CryptoPort: the guard only verifies."""
+
+    crypto: Crypto
+
+    def ed25519_sign(self, private_key: bytes, data: bytes) -> bytes:
+        raise NotImplementedError("the gate never signs with a client's key")
+
+    def ed25519_verify(self, public_key: bytes, data: bytes, signature: bytes) -> bool:
+        return self.crypto.ed25519_verify(public_key, data, signature)

@@ -1,0 +1,120 @@
+"""Values that cross the key guard's boundary.
+
+At the edge the guard is a Durable Object reached by RPC, so everything here converts to and
+from plain JSON-able dicts (`to_wire` / `from_wire`) — no secrets among them: a key record
+leaves the guard without its sealed secret.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+KeyStatus = Literal["active", "revoked", "quarantined"]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyLimits:
+    """Per-key limits, chosen at creation; defaults suit a developer's key."""
+
+    rate_per_minute: float = 60.0
+    burst: int = 10
+    max_concurrency: int = 4
+    # GPU time one call may use; handed to the backend (RunPod policy.executionTimeout).
+    max_call_gpu_ms: int = 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    key_id: str
+    alg: str
+    scopes: tuple[str, ...]
+    status: KeyStatus
+    version: int
+    limits: KeyLimits
+    expires_at: float | None
+    created_at: float
+    label: str = ""
+    last_used_at: float | None = None
+    admitted_count: int = 0
+
+    def allows_model(self, model: str) -> bool:
+        return "*" in self.scopes or model in self.scopes
+
+    def to_wire(self) -> dict[str, Any]:
+        document = asdict(self)
+        document["scopes"] = list(self.scopes)
+        return document
+
+    @classmethod
+    def from_wire(cls, document: dict[str, Any]) -> KeyRecord:
+        values = dict(document)
+        values["scopes"] = tuple(values["scopes"])
+        values["limits"] = KeyLimits(**values["limits"])
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class AdmitRequest:
+    """Everything the guard needs to decide one request in one round trip.
+
+    The signature base and signature travel to the guard instead of the secret travelling to
+    the gate: the HMAC secret never leaves the guard.
+    """
+
+    key_id: str
+    alg: str
+    signature_base: bytes
+    signature: bytes
+    model: str
+    nonce: str
+    nonce_expires_at: float
+    now: float
+    lease_ttl_s: float
+    idempotency_key: str | None = None
+    # Hash of what the request asks for (method, path, body digest): the same Idempotency-Key
+    # with a different request is refused rather than answered with the other's result.
+    fingerprint: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        document = asdict(self)
+        document["signature_base"] = self.signature_base.decode("latin-1")
+        document["signature"] = self.signature.hex()
+        return document
+
+    @classmethod
+    def from_wire(cls, document: dict[str, Any]) -> AdmitRequest:
+        values = dict(document)
+        values["signature_base"] = values["signature_base"].encode("latin-1")
+        values["signature"] = bytes.fromhex(values["signature"])
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+    def headers_json(self) -> str:
+        return json.dumps([list(pair) for pair in self.headers])
+
+    @classmethod
+    def from_columns(cls, status: int, headers: str, body: bytes) -> StoredResponse:
+        return cls(status, tuple((name, value) for name, value in json.loads(headers)), bytes(body))
+
+
+@dataclass(frozen=True, slots=True)
+class AdmitResult:
+    """`admitted`: go ahead under `lease_id`; `replay`: answer with `stored`;
+    `refused`: answer with `code` (and `retry_after` seconds for 429s)."""
+
+    outcome: Literal["admitted", "replay", "refused"]
+    code: str | None = None
+    retry_after: float | None = None
+    lease_id: str | None = None
+    key_version: int | None = None
+    max_call_gpu_ms: int | None = None
+    stored: StoredResponse | None = None
+    limits: dict[str, float] = field(default_factory=dict)

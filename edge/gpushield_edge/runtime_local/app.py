@@ -1,0 +1,106 @@
+"""Assembles a gate on CPython: config + state dir + ports → `Gate`.
+
+Used by the ASGI runner (`gpushield dev`), by the CLI (`gpushield keys`, which opens the same
+key guard directly), by tests and by benchmarks, so all of them run the same wiring.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..backends.base import Backend
+from ..backends.runpod import RunPodBackend
+from ..config import GateConfig, parse_config
+from ..context import Services
+from ..gate import Gate
+from ..keyguard.guard import KeyGuardCore
+from ..ports import Upstream
+from .audit import JsonLinesAuditSink
+from .background import TaskBackground
+from .clock import SystemClock
+from .crypto import LocalCrypto
+from .guard import InProcessKeyGuard
+from .state import StateDir
+from .storage import SqliteStorage
+from .upstream import HttpxUpstream
+
+
+def default_config_text() -> str:
+    return resources.files(__package__).joinpath("default.toml").read_text(encoding="utf-8")
+
+
+def load_config_document(path: Path | None) -> dict[str, Any]:
+    """The embedded defaults, overlaid by the user's file: `[gate]` settings merge one by
+    one; a `[models]` table in the user's file replaces the default models entirely."""
+    document = tomllib.loads(default_config_text())
+    if path is None:
+        return document
+    with path.open("rb") as handle:
+        user = tomllib.load(handle)
+    merged = dict(document)
+    merged["gate"] = {**document.get("gate", {}), **user.get("gate", {})}
+    if "models" in user:
+        merged["models"] = user["models"]
+    unknown = set(user) - {"gate", "models"}
+    if unknown:
+        raise ValueError(f"{path}: unknown sections {sorted(unknown)}")
+    return merged
+
+
+def open_key_guard(state: StateDir, environ: Mapping[str, str] = os.environ) -> KeyGuardCore:
+    state.ensure()
+    core = KeyGuardCore(SqliteStorage(state.keys_db), LocalCrypto(state.key_encryption_key(environ)))
+    core.migrate()
+    return core
+
+
+@dataclass(slots=True)
+class LocalGate:
+    gate: Gate
+    core: KeyGuardCore
+    upstream: HttpxUpstream
+    audit: JsonLinesAuditSink
+    background: TaskBackground
+
+    @property
+    def config(self) -> GateConfig:
+        return self.gate.services.config
+
+    @classmethod
+    def build(
+        cls,
+        config_document: Mapping[str, Any],
+        state: StateDir,
+        environ: Mapping[str, str] = os.environ,
+        upstream: Upstream | None = None,
+    ) -> LocalGate:
+        config = parse_config(config_document, environ)
+        core = open_key_guard(state, environ)
+        http_upstream = HttpxUpstream()
+        audit = JsonLinesAuditSink(state.audit_log)
+        background = TaskBackground()
+        backends: dict[str, Backend] = {
+            name: RunPodBackend(model.backend) for name, model in config.models.items()
+        }
+        services = Services(
+            config=config,
+            clock=SystemClock(),
+            crypto=core.crypto,
+            upstream=upstream or http_upstream,
+            guard=InProcessKeyGuard(core),
+            audit=audit,
+            background=background,
+            backends=backends,
+        )
+        return cls(Gate(services), core, http_upstream, audit, background)
+
+    async def aclose(self) -> None:
+        await self.background.drain()
+        await self.upstream.aclose()
+        self.audit.close()

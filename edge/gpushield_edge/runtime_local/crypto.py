@@ -1,0 +1,46 @@
+"""The Crypto port on CPython: hashlib for digests, `cryptography` for AEAD and Ed25519.
+
+Key secrets are sealed with AES-256-GCM under the key-encryption key (KEK); the key id is the
+associated data, so a sealed secret copied onto another key's row does not open.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+_NONCE_BYTES = 12
+
+
+class LocalCrypto:
+    def __init__(self, key_encryption_key: bytes) -> None:
+        if len(key_encryption_key) != 32:
+            raise ValueError("the key-encryption key must be 32 bytes")
+        self._aead = AESGCM(key_encryption_key)
+
+    def __repr__(self) -> str:
+        return "LocalCrypto(kek=<hidden>)"
+
+    def sha256(self, data: bytes) -> bytes:
+        return hashlib.sha256(data).digest()
+
+    def ed25519_verify(self, public_key: bytes, data: bytes, signature: bytes) -> bool:
+        try:
+            Ed25519PublicKey.from_public_bytes(public_key).verify(signature, data)
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+    def seal(self, plaintext: bytes, associated_data: bytes) -> bytes:
+        nonce = os.urandom(_NONCE_BYTES)
+        return nonce + self._aead.encrypt(nonce, plaintext, associated_data)
+
+    def open(self, sealed: bytes, associated_data: bytes) -> bytes:
+        try:
+            return self._aead.decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], associated_data)
+        except InvalidTag:
+            raise ValueError("sealed key material does not open under this KEK") from None

@@ -1,0 +1,26 @@
+"""The KeyGuard port in-process: the local gate calls the core directly. The calls are
+synchronous sqlite transactions of a few dozen microseconds, so running them on the event
+loop is cheaper than a thread hop and keeps each decision atomic."""
+
+from __future__ import annotations
+
+from ..keyguard import AdmitRequest, AdmitResult, StoredResponse
+from ..keyguard.guard import KeyGuardCore
+
+
+class InProcessKeyGuard:
+    def __init__(self, core: KeyGuardCore) -> None:
+        self.core = core
+
+    async def admit(self, request: AdmitRequest) -> AdmitResult:
+        return self.core.admit(request)
+
+    async def complete(
+        self,
+        key_id: str,
+        lease_id: str,
+        idempotency_key: str | None,
+        response: StoredResponse | None,
+        now: float,
+    ) -> None:
+        self.core.complete(key_id, lease_id, idempotency_key, response, now)

@@ -1,0 +1,69 @@
+"""Stage 4 — admit: one call to the key's guard decides the rest.
+
+The guard verifies the signature under the key's secret, then checks status, expiry, model
+scope, nonce replay, idempotency, rate and concurrency in one transaction (see
+`keyguard/guard.py`). A guard that cannot be reached fails closed.
+"""
+
+from __future__ import annotations
+
+from gpushield_wire.errors import ProblemError
+
+from ..context import RequestContext, Services
+from ..http import GateResponse
+from ..keyguard import AdmitRequest
+
+# A lease outlives the caller's deadline by this much, then frees itself if we never return.
+LEASE_MARGIN_S = 30.0
+
+
+def rate_limit_headers(limits: dict[str, float], retry_after: float | None) -> list[tuple[str, str]]:
+    """IETF RateLimit / RateLimit-Policy fields (draft-ietf-httpapi-ratelimit-headers)."""
+    if not limits:
+        return []
+    burst = int(limits["burst"])
+    window = round(burst * 60.0 / limits["rate_per_minute"]) if limits["rate_per_minute"] else 60
+    headers = [
+        ("ratelimit-policy", f'"key";q={burst};w={max(1, window)}'),
+        ("ratelimit", f'"key";r={max(0, int(limits["remaining"]))}'
+                      + (f";t={int(retry_after + 0.999)}" if retry_after else "")),
+    ]
+    return headers
+
+
+async def run(ctx: RequestContext, services: Services) -> None:
+    signature = ctx.signature
+    model = ctx.model
+    assert signature is not None and model is not None
+    request = AdmitRequest(
+        key_id=str(signature.keyid),
+        alg=str(signature.alg),
+        signature_base=ctx.signature_base,
+        signature=signature.signature,
+        model=model.name,
+        nonce=str(signature.nonce),
+        nonce_expires_at=float(signature.expires or 0) + services.config.clock_skew_s,
+        now=ctx.now,
+        lease_ttl_s=model.deadline_s + LEASE_MARGIN_S,
+        idempotency_key=ctx.idempotency_key,
+        fingerprint=ctx.fingerprint,
+    )
+    try:
+        decision = await services.guard.admit(request)
+    except Exception:  # noqa: BLE001 - any guard fault must fail closed, never forward
+        raise ProblemError("guard_unavailable") from None
+    ctx.admission = decision
+    ctx.response_headers.extend(rate_limit_headers(decision.limits, decision.retry_after))
+    if decision.outcome == "refused":
+        assert decision.code is not None
+        if decision.retry_after is not None:
+            seconds = max(1, int(decision.retry_after + 0.999))
+            ctx.response_headers.append(("retry-after", str(seconds)))
+            raise ProblemError(decision.code, retry_after=seconds)
+        raise ProblemError(decision.code)
+    if decision.outcome == "replay":
+        stored = decision.stored
+        assert stored is not None
+        ctx.response = GateResponse(
+            stored.status, stored.body, [*stored.headers, ("idempotency-replayed", "true")]
+        )

@@ -1,0 +1,70 @@
+"""Stage 2 — authenticate: an RFC 9421 signature in gpushield's profile, and its digest.
+
+Everything here is stateless and needs no key: the structure of Signature/Signature-Input,
+the covered components, the freshness window (`created`/`expires` within the clock-skew
+allowance) and the RFC 9530 Content-Digest of the body. The signature value itself is checked
+by the key guard in the `admit` stage, where the secret lives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from gpushield_wire import digest, signing, structured_fields
+from gpushield_wire.errors import ProblemError
+
+from ..context import RequestContext, Services
+
+_MAX_IDEMPOTENCY_KEY = 255
+
+
+def _idempotency_key(header: str | None) -> str | None:
+    """The IETF Idempotency-Key draft makes the field an sf-string."""
+    if header is None:
+        return None
+    try:
+        item = structured_fields.parse_item(header)
+    except structured_fields.ParseError:
+        raise ProblemError("idempotency_key_invalid") from None
+    value = item.value
+    if not isinstance(value, str) or isinstance(value, structured_fields.Token):
+        raise ProblemError("idempotency_key_invalid")
+    if not 1 <= len(value) <= _MAX_IDEMPOTENCY_KEY:
+        raise ProblemError("idempotency_key_invalid")
+    return value
+
+
+async def run(ctx: RequestContext, services: Services) -> None:
+    request = ctx.request
+    config = services.config
+    headers = request.headers
+    parsed = signing.parse_signature(headers.get("signature-input"), headers.get("signature"))
+    idempotency_key = _idempotency_key(headers.get("idempotency-key"))
+    has_body = bool(request.body)
+    signing.check_profile(
+        parsed,
+        now=ctx.now,
+        has_body=has_body,
+        has_idempotency_key=idempotency_key is not None,
+        max_window_s=config.max_signature_window_s,
+        skew_s=config.clock_skew_s,
+    )
+    if has_body:
+        digest.verify_content_digest(headers.get("content-digest"), request.body)
+    parts = signing.RequestParts(
+        method=request.method,
+        authority=config.public_authority or request.authority,
+        path=request.path,
+        query=request.query,
+        headers=headers,
+    )
+    try:
+        ctx.signature_base = signing.request_signature_base(parts, parsed)
+    except ValueError:
+        raise ProblemError("signature_malformed") from None
+    ctx.signature = parsed
+    ctx.idempotency_key = idempotency_key
+    if idempotency_key is not None:
+        what = "\n".join((request.method, request.path, request.query,
+                          headers.get("content-digest", "")))
+        ctx.fingerprint = hashlib.sha256(what.encode()).hexdigest()[:32]
