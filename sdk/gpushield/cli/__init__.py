@@ -1,0 +1,1 @@
+"""The `gpushield` command line: run the local gate, manage keys, run the demo."""
