@@ -1,0 +1,1 @@
+"""Helpers that start real processes and protocol-faithful doubles for tests."""
