@@ -122,11 +122,11 @@ def _call(client: Client, model: str, prompt: str = PROMPT,
         result = client.infer(model, {"prompt": prompt, "max_tokens": 32},
                               idempotency_key=idempotency_key)
     except InputRejected as error:
-        if error.status is None:
-            return Outcome("not sent", error.code)
-        return Outcome(str(error.status), error.code)
+        if error.request_id is None:  # raised by the SDK itself: the gate never saw it
+            return Outcome("not sent", str(error.code))
+        return Outcome(str(error.status), str(error.code))
     except APIError as error:
-        return Outcome(str(error.status), error.code)
+        return Outcome(str(error.status), str(error.code))
     return Outcome("200", "replayed" if result.replayed else "-")
 
 
