@@ -69,6 +69,11 @@ def parse_config(document: Mapping[str, Any], secrets: Mapping[str, str]) -> Gat
             "base_url", "endpoint_id", "flavor", "sync_wait_ms", "poll_interval_s",
         })
         api_key = secrets.get(api_key_env) if api_key_env else None
+        if api_key_env and not api_key:
+            raise ValueError(f"models.{name}: environment variable {api_key_env} is not set")
+        if "base_url" not in backend:
+            raise ValueError(f"models.{name}.backend needs a base_url")
+        backend.setdefault("endpoint_id", None)
         models[name] = ModelConfig(
             name=name,
             backend=RunPodConfig(api_key=api_key, **backend),

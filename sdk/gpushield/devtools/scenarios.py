@@ -183,7 +183,7 @@ def model_out_of_scope(env: ScenarioEnv) -> Outcome:
 
 def overlong_prompt(env: ScenarioEnv) -> Outcome:
     with _client(env, env.keys.main) as client:
-        return _call(client, env.model, prompt="x" * 100_000)
+        return _call(client, env.model, prompt="x" * 5_000)
 
 
 def rate_limit_burst(env: ScenarioEnv) -> Outcome:
