@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
@@ -177,40 +177,48 @@ def _request_target(message: HttpMessage) -> str:
     return _path(message) + query
 
 
+def _method(message: HttpMessage) -> str:
+    if message.method is None:
+        raise ComponentError("message has no method")
+    return message.method  # §2.2.1: case is kept as sent
+
+
+def _scheme(message: HttpMessage) -> str:
+    if message.scheme is None:
+        raise ComponentError("message has no scheme")
+    return message.scheme.lower()
+
+
+_DERIVED: dict[str, Callable[[HttpMessage], str]] = {
+    "@method": _method,
+    "@authority": _authority,
+    "@path": _path,
+    "@query": _query,
+    "@target-uri": _target_uri,
+    "@scheme": _scheme,
+    "@request-target": _request_target,
+    "@status": _status,
+}
+
+
 def _derived(name: str, message: HttpMessage, params: Mapping[str, BareItem]) -> str:
-    extra = set(params) - {"req"} - ({"name"} if name == "@query-param" else set())
-    if extra:
-        raise ComponentError("unsupported parameter on a derived component")
-    if name == "@method":
-        if message.method is None:
-            raise ComponentError("message has no method")
-        return message.method  # §2.2.1: case is kept as sent
-    if name == "@authority":
-        return _authority(message)
-    if name == "@path":
-        return _path(message)
-    if name == "@query":
-        return _query(message)
-    if name == "@target-uri":
-        return _target_uri(message)
-    if name == "@scheme":
-        if message.scheme is None:
-            raise ComponentError("message has no scheme")
-        return message.scheme.lower()
-    if name == "@request-target":
-        return _request_target(message)
     if name == "@query-param":
+        if set(params) - {"req", "name"}:
+            raise ComponentError("unsupported parameter on a derived component")
         return _query_param(message, params.get("name"))
-    if name == "@status":
-        return _status(message)
-    # @signature-params is never a covered component (§2.3); anything else is unknown.
-    raise ComponentError("unknown derived component")
+    if params and set(params) - {"req"}:
+        raise ComponentError("unsupported parameter on a derived component")
+    derive = _DERIVED.get(name)
+    if derive is None:
+        # @signature-params is never a covered component (§2.3); anything else is unknown.
+        raise ComponentError("unknown derived component")
+    return derive(message)
 
 
 def _field_lines(message: HttpMessage, name: str) -> list[str]:
     # §2.1: every line of the field, in order, trimmed, obs-fold replaced by one space.
     headers = message.headers
-    if isinstance(headers, Mapping):
+    if type(headers) is dict or isinstance(headers, Mapping):
         combined = headers.get(name)
         values = [] if combined is None else [combined]
     else:
@@ -244,12 +252,14 @@ def _field(
 ) -> str:
     if _FIELD_NAME.fullmatch(name) is None:
         raise ComponentError("field component names are lowercase field names")
-    unknown = set(params) - _FIELD_PARAMS
-    if unknown:
-        raise ComponentError("unsupported parameter on a field component")
-    if "tr" in params:
-        raise ComponentError("trailer fields are not supported")
+    if params:
+        if set(params) - _FIELD_PARAMS:
+            raise ComponentError("unsupported parameter on a field component")
+        if "tr" in params:
+            raise ComponentError("trailer fields are not supported")
     lines = _field_lines(message, name)
+    if not params:
+        return ", ".join(lines)
     if "bs" in params:
         if "sf" in params or "key" in params:
             raise ComponentError("bs cannot be combined with sf or key")  # §2.1.3
@@ -294,9 +304,19 @@ def component_value(
     return _field(name, message, params, sf_types)
 
 
-def _identifier_key(component: Item) -> tuple[object, frozenset[tuple[str, object]]]:
+def _identifier(component: Item) -> tuple[str, Hashable]:
+    """The serialised identifier, and what makes two identifiers the same component."""
+    if not component.params:
+        name = component.value
+        if type(name) is str and '"' not in name and "\\" not in name:
+            return f'"{name}"', name
+    try:
+        identifier = serialize_item(component)
+    except SerializeError:
+        raise ComponentError("component identifier does not serialise") from None
+    # Parameter order does not make a different component.
     params = frozenset((k, (type(v), v)) for k, v in component.params.items())
-    return component.value, params
+    return identifier, (component.value, params)
 
 
 def signature_base(
@@ -312,18 +332,29 @@ def signature_base(
     exactly the value of the label's Signature-Input member.
     """
     lines = []
-    seen: set[tuple[object, frozenset[tuple[str, object]]]] = set()
+    seen: set[Hashable] = set()
     for component in components:
-        key = _identifier_key(component)
+        name = component.value
+        if not component.params and type(name) is str:
+            # The common case, inlined: a plain derived component or field.
+            if name in seen:
+                raise ComponentError("component listed twice")
+            seen.add(name)
+            derive = _DERIVED.get(name)
+            if derive is not None:
+                value = derive(message)
+            elif name.startswith("@"):
+                raise ComponentError("unknown derived component")
+            else:
+                value = _field(name, message, component.params, sf_types)
+            # Derived names are fixed; _field has checked field names: no quoting needed.
+            lines.append(f'"{name}": {value}')
+            continue
+        identifier, key = _identifier(component)
         if key in seen:
             raise ComponentError("component listed twice")
         seen.add(key)
-        value = component_value(component, message, sf_types)
-        try:
-            identifier = serialize_item(component)
-        except SerializeError:
-            raise ComponentError("component identifier does not serialise") from None
-        lines.append(f"{identifier}: {value}")
+        lines.append(f"{identifier}: {component_value(component, message, sf_types)}")
     lines.append(f'"@signature-params": {params_text}')
     base = "\n".join(lines)
     # One regex over the whole base instead of one per line; the LF count then proves no

@@ -139,6 +139,7 @@ _PRINTABLE = re.compile(r"[\x20-\x7e]*")
 _DISPLAY_ESCAPE = re.compile(r"[^\x20\x21\x23\x24\x26-\x7e]")
 
 _INTEGER_MAX = 999_999_999_999_999
+_VALID_KEYS: set[str] = set()  # keys already checked against _KEY, to skip the regex
 _DECIMAL_QUANTUM = Decimal("0.001")
 _TOKEN_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz*")
 _NUMBER_START = frozenset("-0123456789")
@@ -184,9 +185,9 @@ def _parse_bare_item(text: str, pos: int) -> tuple[BareItem, int]:
         if m is None:
             raise _fail("invalid byte sequence", pos)
         try:
-            # validate=True refuses misplaced padding; missing padding also fails, which
+            # strict_mode refuses misplaced padding; missing padding also fails, which
             # §4.2.7 permits and which keeps one signature to one encoding.
-            return base64.b64decode(m.group(1), validate=True), m.end()
+            return binascii.a2b_base64(m.group(1), strict_mode=True), m.end()
         except (binascii.Error, ValueError):
             raise _fail("invalid base64", pos) from None
     if first == "?":
@@ -402,7 +403,21 @@ def _serialize_integer(value: int) -> str:
     return str(value)
 
 
+def _serialize_string(value: str) -> str:
+    if _PRINTABLE.fullmatch(value) is None:
+        raise SerializeError("string has characters outside printable ASCII")
+    if "\\" in value or '"' in value:
+        value = value.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + value + '"'
+
+
 def serialize_bare_item(value: BareItem) -> str:
+    # Exact-type fast paths first: strings and integers are nearly all of Signature-Input.
+    kind = type(value)
+    if kind is str:
+        return _serialize_string(value)  # type: ignore[arg-type]
+    if kind is int:
+        return _serialize_integer(value)  # type: ignore[arg-type]
     if isinstance(value, bool):
         return "?1" if value else "?0"
     if isinstance(value, int):
@@ -416,9 +431,7 @@ def serialize_bare_item(value: BareItem) -> str:
     if isinstance(value, DisplayString):
         return '%"' + _DISPLAY_ESCAPE.sub(_percent_encode, value) + '"'
     if isinstance(value, str):
-        if _PRINTABLE.fullmatch(value) is None:
-            raise SerializeError("string has characters outside printable ASCII")
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return _serialize_string(value)
     if isinstance(value, bytes | bytearray | memoryview):
         return ":" + base64.b64encode(value).decode("ascii") + ":"
     if isinstance(value, Date):
@@ -431,13 +444,17 @@ def _percent_encode(match: re.Match[str]) -> str:
 
 
 def serialize_params(params: Mapping[str, BareItem]) -> str:
-    parts = []
+    out = ""
     for key, value in params.items():
+        if key not in _VALID_KEYS:
+            _serialize_key(key)
+            if len(_VALID_KEYS) < 64:  # a few well-known names; bounded against floods
+                _VALID_KEYS.add(key)
         if value is True:
-            parts.append(";" + _serialize_key(key))
+            out += ";" + key
         else:
-            parts.append(";" + _serialize_key(key) + "=" + serialize_bare_item(value))
-    return "".join(parts)
+            out += ";" + key + "=" + serialize_bare_item(value)
+    return out
 
 
 def serialize_item(item: Item) -> str:
