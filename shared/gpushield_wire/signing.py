@@ -220,11 +220,13 @@ def parse_signature(signature_input: str | None, signature: str | None) -> Parse
     else:
         raise ProblemError("signature_label_mismatch")
     member = inputs[label]
+    if not isinstance(member, InnerList):
+        # Checked before the label match: `sig1` alone is a valid Dictionary (a Boolean
+        # member) but is a malformed Signature-Input, not a mislabelled one.
+        raise ProblemError("signature_malformed", "Signature-Input member is not an inner list")
     signature_member = signatures.get(label)
     if signature_member is None:
         raise ProblemError("signature_label_mismatch")
-    if not isinstance(member, InnerList):
-        raise ProblemError("signature_malformed", "Signature-Input member is not an inner list")
     if not isinstance(signature_member, Item) or type(signature_member.value) is not bytes:
         raise ProblemError("signature_malformed", "Signature member is not a byte sequence")
     for item in member.items:
