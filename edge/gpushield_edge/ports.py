@@ -95,7 +95,9 @@ class AuditEvent:
 
 
 class AuditSink(Protocol):
-    async def write(self, event: AuditEvent) -> None: ...
+    async def write(self, event: AuditEvent) -> None:
+        """Records one event. Called on the request path, so it must not wait on the
+        network: a sink that ships events elsewhere queues them and sends via Background."""
 
 
 class Background(Protocol):

@@ -37,10 +37,13 @@ class ParameterSpec:
 
     def to_dict(self) -> dict[str, Any]:
         document: dict[str, Any] = {"type": self.type}
-        for name in ("minimum", "maximum", "max_length", "required"):
+        # `is not None`, not truthiness: a bound of 0 is a bound.
+        for name in ("minimum", "maximum", "max_length"):
             value = getattr(self, name)
-            if value not in (None, False):
+            if value is not None:
                 document[name] = value
+        if self.required:
+            document["required"] = True
         if self.choices is not None:
             document["choices"] = list(self.choices)
         return document

@@ -384,11 +384,6 @@ def test_models_are_cached_then_refetched_after_ttl(gate: RecordingGate) -> None
     assert len(gate.requests) == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="contract bug: ParameterSpec.to_dict drops minimum=0 / max_length=0 (0 == False), "
-    "so /v1/models publishes a looser policy than the gate enforces",
-)
 def test_published_policy_is_the_enforced_policy(gate: RecordingGate) -> None:
     with client_for(gate) as client:
         (echo,) = client.models()

@@ -34,9 +34,14 @@ from .storage import SqlStorage
 IDEMPOTENCY_TTL_S = 24 * 3600.0
 
 _KEY_COLUMNS = (
-    "key_id, alg, scopes, status, version, rate_per_minute, burst, max_concurrency, "
-    "max_call_gpu_ms, expires_at, created_at, label, last_used_at, admitted_count"
+    "k.key_id, k.alg, k.scopes, k.status, k.version, k.rate_per_minute, k.burst, "
+    "k.max_concurrency, k.max_call_gpu_ms, k.expires_at, k.created_at, k.label, "
+    "b.last_used_at, COALESCE(b.admitted_count, 0)"
 )
+_KEY_FROM = "keys k LEFT JOIN buckets b ON b.key_id = k.key_id"
+# Expired nonces and leases are swept every this many admissions (amortised, off most
+# requests); expired rows are ignored by every check in between, so sweeping is only tidying.
+SWEEP_EVERY = 256
 
 
 class KeyGuardError(Exception):
@@ -70,6 +75,7 @@ def _record(row: tuple[object, ...]) -> KeyRecord:
 class KeyGuardCore:
     storage: SqlStorage
     crypto: Crypto
+    _admissions: int = 0
 
     def migrate(self) -> None:
         def work() -> None:
@@ -176,18 +182,20 @@ class KeyGuardCore:
         lease_id = secrets.token_hex(12)
         self._remember_nonce(request)
         query(
-            "INSERT INTO buckets (key_id, tokens, updated_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (key_id) DO UPDATE SET tokens = excluded.tokens, "
-            "updated_at = excluded.updated_at",
-            (request.key_id, tokens - 1.0, now),
+            "INSERT INTO buckets (key_id, tokens, updated_at, last_used_at, admitted_count) "
+            "VALUES (?, ?, ?, ?, 1) ON CONFLICT (key_id) DO UPDATE SET "
+            "tokens = excluded.tokens, updated_at = excluded.updated_at, "
+            "last_used_at = excluded.last_used_at, admitted_count = admitted_count + 1",
+            (request.key_id, tokens - 1.0, now, now),
         )
         query(
-            "INSERT INTO leases (lease_id, key_id, expires_at) VALUES (?, ?, ?)",
-            (lease_id, request.key_id, now + request.lease_ttl_s),
+            "INSERT INTO leases (key_id, lease_id, expires_at) VALUES (?, ?, ?)",
+            (request.key_id, lease_id, now + request.lease_ttl_s),
         )
-        query(
-            "DELETE FROM leases WHERE key_id = ? AND expires_at <= ?", (request.key_id, now)
-        )
+        self._admissions += 1
+        if self._admissions % SWEEP_EVERY == 0:
+            query("DELETE FROM leases WHERE key_id = ? AND expires_at <= ?", (request.key_id, now))
+            query("DELETE FROM nonces WHERE key_id = ? AND expires_at < ?", (request.key_id, now))
         if request.idempotency_key is not None:
             query(
                 "INSERT INTO idempotency (key_id, idem_key, fingerprint, state, lease_id, "
@@ -198,11 +206,6 @@ class KeyGuardCore:
                 (request.key_id, request.idempotency_key, request.fingerprint or "", lease_id,
                  now + IDEMPOTENCY_TTL_S),
             )
-        query(
-            "UPDATE keys SET last_used_at = ?, admitted_count = admitted_count + 1 "
-            "WHERE key_id = ?",
-            (now, request.key_id),
-        )
         limits["remaining"] = tokens - 1.0
         return AdmitResult(
             "admitted",
@@ -213,12 +216,7 @@ class KeyGuardCore:
         )
 
     def _remember_nonce(self, request: AdmitRequest) -> None:
-        query = self.storage.query
-        query(
-            "DELETE FROM nonces WHERE key_id = ? AND expires_at < ?",
-            (request.key_id, request.now),
-        )
-        query(
+        self.storage.query(
             "INSERT OR REPLACE INTO nonces (key_id, nonce, expires_at) VALUES (?, ?, ?)",
             (request.key_id, request.nonce, request.nonce_expires_at),
         )
@@ -287,13 +285,15 @@ class KeyGuardCore:
         return self.get_key(key_id)
 
     def get_key(self, key_id: str) -> KeyRecord:
-        rows = self.storage.query(f"SELECT {_KEY_COLUMNS} FROM keys WHERE key_id = ?", (key_id,))  # noqa: S608 - constant column list
+        rows = self.storage.query(
+            f"SELECT {_KEY_COLUMNS} FROM {_KEY_FROM} WHERE k.key_id = ?", (key_id,))  # noqa: S608 - constants
         if not rows:
             raise KeyGuardError(f"no key {key_id}")
         return _record(rows[0])
 
     def list_keys(self) -> list[KeyRecord]:
-        rows = self.storage.query(f"SELECT {_KEY_COLUMNS} FROM keys ORDER BY created_at")  # noqa: S608 - constant column list
+        rows = self.storage.query(
+            f"SELECT {_KEY_COLUMNS} FROM {_KEY_FROM} ORDER BY k.created_at")  # noqa: S608 - constants
         return [_record(row) for row in rows]
 
     def set_status(self, key_id: str, status: KeyStatus) -> KeyRecord:
