@@ -229,9 +229,6 @@ def parse_signature(signature_input: str | None, signature: str | None) -> Parse
         raise ProblemError("signature_label_mismatch")
     if not isinstance(signature_member, Item) or type(signature_member.value) is not bytes:
         raise ProblemError("signature_malformed", "Signature member is not a byte sequence")
-    for item in member.items:
-        if type(item.value) is not str:
-            raise ProblemError("signature_malformed", "component identifiers are strings")
     params = member.params
     try:
         components = tuple([_identifier(item) for item in member.items])
@@ -257,7 +254,9 @@ def parse_signature(signature_input: str | None, signature: str | None) -> Parse
 
 def _identifier(item: Item) -> str:
     value = item.value
-    if not item.params and type(value) is str and '"' not in value and "\\" not in value:
+    if type(value) is not str:
+        raise ProblemError("signature_malformed", "component identifiers are strings")
+    if not item.params and '"' not in value and "\\" not in value:
         return f'"{value}"'  # parsed, so already printable ASCII
     return serialize_item(item)
 

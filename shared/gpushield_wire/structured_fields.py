@@ -27,6 +27,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from types import MappingProxyType
 from typing import TypeAlias
 from urllib.parse import unquote_to_bytes
 
@@ -99,18 +100,25 @@ BareItem: TypeAlias = bool | int | float | str | bytes | Date
 """`str` covers its `Token` and `DisplayString` subclasses; `bool` is tested before `int`."""
 
 Params: TypeAlias = dict[str, BareItem]
+"""What the parser builds; `Item.params` is typed read-only because parsed items are shared."""
+
+_NO_PARAMS: Mapping[str, BareItem] = MappingProxyType({})
+
+
+def _no_params() -> Mapping[str, BareItem]:
+    return _NO_PARAMS
 
 
 @dataclass(frozen=True, slots=True)
 class Item:
     value: BareItem
-    params: Params = field(default_factory=dict)
+    params: Mapping[str, BareItem] = field(default_factory=_no_params)
 
 
 @dataclass(frozen=True, slots=True)
 class InnerList:
     items: tuple[Item, ...]
-    params: Params = field(default_factory=dict)
+    params: Mapping[str, BareItem] = field(default_factory=_no_params)
 
 
 Member: TypeAlias = Item | InnerList
@@ -136,10 +144,14 @@ _PARAM_FAST = re.compile(
 _PLAIN_INNER_LIST = re.compile(rf'\([ ]*(?:"{_STRING_CHARS}*"(?:[ ]+"{_STRING_CHARS}*")*)?[ ]*\)')
 _PLAIN_STRING = re.compile(rf'"({_STRING_CHARS}*)"')
 _PRINTABLE = re.compile(r"[\x20-\x7e]*")
+_PLAIN_STRING_VALUE = re.compile(_STRING_CHARS + "*")  # printable, nothing to escape
 _DISPLAY_ESCAPE = re.compile(r"[^\x20\x21\x23\x24\x26-\x7e]")
 
 _INTEGER_MAX = 999_999_999_999_999
-_VALID_KEYS: set[str] = set()  # keys already checked against _KEY, to skip the regex
+_VALID_KEYS: set[str] = set()
+# Parameterless string Items are immutable, so the few component names that every
+# Signature-Input repeats ("@method", "content-digest", …) are built once and shared.
+_PLAIN_ITEMS: dict[str, Item] = {}  # keys already checked against _KEY, to skip the regex
 _DECIMAL_QUANTUM = Decimal("0.001")
 _TOKEN_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz*")
 _NUMBER_START = frozenset("-0123456789")
@@ -268,9 +280,16 @@ def _parse_inner_list(text: str, pos: int) -> tuple[InnerList, int]:
     """RFC 8941 §4.2.1.2; `text[pos]` is the opening parenthesis."""
     plain = _PLAIN_INNER_LIST.match(text, pos)
     if plain is not None:
-        strings = _PLAIN_STRING.findall(text, pos, plain.end())
+        shared = []
+        for string in _PLAIN_STRING.findall(text, pos, plain.end()):
+            item = _PLAIN_ITEMS.get(string)
+            if item is None:
+                item = Item(string, _NO_PARAMS)
+                if len(_PLAIN_ITEMS) < 256:  # bounded: attacker-chosen names churn nothing
+                    _PLAIN_ITEMS[string] = item
+            shared.append(item)
         params, pos = _parse_params(text, plain.end())
-        return InnerList(tuple([Item(string) for string in strings]), params), pos
+        return InnerList(tuple(shared), params), pos
     pos += 1
     end = len(text)
     items: list[Item] = []
@@ -450,7 +469,11 @@ def serialize_params(params: Mapping[str, BareItem]) -> str:
             _serialize_key(key)
             if len(_VALID_KEYS) < 64:  # a few well-known names; bounded against floods
                 _VALID_KEYS.add(key)
-        if value is True:
+        if type(value) is int and -_INTEGER_MAX <= value <= _INTEGER_MAX:
+            out += f";{key}={value}"
+        elif type(value) is str and _PLAIN_STRING_VALUE.fullmatch(value) is not None:
+            out += f';{key}="{value}"'
+        elif value is True:
             out += ";" + key
         else:
             out += ";" + key + "=" + serialize_bare_item(value)
