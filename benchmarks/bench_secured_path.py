@@ -5,7 +5,8 @@
 2. Gate decision cost in CPython: everything the gate does for a signed 1 KB JSON request
    except the upstream call (which returns a RunPod answer at once), p50/p99.
 3. Latency the gate adds over loopback: the same job sent straight to the RunPod worker and
-   through gate + SDK, p50/p99, difference and ratio.
+   through the SDK and `gpushield dev` (its own process, as users run it), p50/p99,
+   difference and ratio.
 
 Run: .venv/bin/python benchmarks/bench_secured_path.py [--quick]
 """
@@ -16,6 +17,7 @@ import argparse
 import asyncio
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +32,7 @@ from rich.table import Table
 from gpushield import Client, SignatureAuth
 from gpushield._models import compile_policy
 from gpushield.cli.demo import MODEL, demo_config
-from gpushield.devtools.gate_server import serve_gate
+from gpushield.devtools.gate_server import free_port
 from gpushield.devtools.runpod_worker import start_runpod_worker
 from gpushield_edge.http import GateRequest
 from gpushield_edge.keyguard import KeyLimits
@@ -40,7 +42,7 @@ from gpushield_edge.runtime_local.state import StateDir
 from gpushield_wire import algorithms, credentials
 from gpushield_wire.policy import ModelPolicy
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 120)
 PROMPT_1KB = ("The quick brown fox jumps over the lazy dog. " * 23)[:990]
 INPUT = {"prompt": PROMPT_1KB, "max_tokens": 64, "temperature": 0.7}
 
@@ -147,34 +149,86 @@ def bench_gate(n: int, progress: Progress, root: Path) -> list[float]:
 # -- 3. added latency over loopback -----------------------------------------------------------
 
 
+def _serve_gate_process(
+    config: dict[str, object], root: Path
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`gpushield dev` in its own process, as users run it (no GIL shared with the client)."""
+    config_path = root / "gpushield.toml"
+    config_path.write_text(_to_toml(config), encoding="utf-8")
+    port = free_port()
+    gpushield = Path(sys.executable).with_name("gpushield")
+    process = subprocess.Popen(
+        [str(gpushield), "dev", "--port", str(port), "--config", str(config_path),
+         "--state-dir", str(root / "gate")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", trust_env=False).status_code == 200:
+                return process, url
+        except httpx.TransportError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("gpushield dev did not start")
+
+
+def _to_toml(config: dict[str, object]) -> str:
+    """Just enough TOML for the demo config (tables of scalars)."""
+    lines: list[str] = []
+
+    def table(prefix: str, values: dict[str, object]) -> None:
+        scalars = {k: v for k, v in values.items() if not isinstance(v, dict)}
+        if scalars:
+            lines.append(f"[{prefix}]")
+            lines.extend(f"{k} = {json.dumps(v)}" for k, v in scalars.items())
+        for k, v in values.items():
+            if isinstance(v, dict):
+                table(f"{prefix}.{k}" if prefix else k, v)
+
+    table("", config)
+    return "\n".join(lines) + "\n"
+
+
 def bench_loopback(n: int, progress: Progress, root: Path) -> tuple[list[float], list[float]]:
-    with start_runpod_worker(root / "worker", hooks=False) as worker, \
-            serve_gate(demo_config(worker.url), root / "gate", environ={}) as gate:
-        secret = credentials.new_secret()
-        record = gate.local.core.create_key(
-            key_id=credentials.new_key_id(), alg=algorithms.HMAC_SHA256, key_material=secret,
-            scopes=(MODEL,), limits=KeyLimits(rate_per_minute=1e9, burst=10**9,
-                                              max_concurrency=1000),
-            expires_at=None, now=time.time(),
-        )
-        payload = json.dumps({"input": INPUT}).encode()
-        with httpx.Client(trust_env=False) as direct, \
-                Client(gate.url, record.key_id, credentials.format_secret(secret)) as sdk:
-            for _ in range(20):  # warm both paths (connections, caches, the model list)
-                direct.post(f"{worker.url}/runsync", content=payload)
-                sdk.infer(MODEL, INPUT)
-            # Interleave the two so drift on this machine hits both equally.
-            direct_samples: list[float] = []
-            gated_samples: list[float] = []
-            task = progress.add_task("direct vs through the gate (loopback)", total=n)
-            for _ in range(n):
-                start = time.perf_counter()
-                direct.post(f"{worker.url}/runsync", content=payload).raise_for_status()
-                direct_samples.append(time.perf_counter() - start)
-                start = time.perf_counter()
-                sdk.infer(MODEL, INPUT)
-                gated_samples.append(time.perf_counter() - start)
-                progress.advance(task)
+    with start_runpod_worker(root / "worker", hooks=False) as worker:
+        process, gate_url = _serve_gate_process(demo_config(worker.url), root)
+        try:
+            created = subprocess.run(
+                [str(Path(sys.executable).with_name("gpushield")), "keys", "create", "--json",
+                 "--model", MODEL, "--rate", "1000000000", "--burst", "1000000000",
+                 "--concurrency", "1000", "--state-dir", str(root / "gate")],
+                check=True, capture_output=True, text=True,
+            )
+            key = json.loads(created.stdout)
+            return _interleaved(n, progress, worker.url, gate_url, key["key_id"], key["secret"])
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def _interleaved(n: int, progress: Progress, worker_url: str, gate_url: str, key_id: str,
+                 secret: str) -> tuple[list[float], list[float]]:
+    payload = json.dumps({"input": INPUT}).encode()
+    with httpx.Client(trust_env=False,
+                      headers={"content-type": "application/json"}) as direct, \
+            Client(gate_url, key_id, secret) as sdk:
+        for _ in range(20):  # warm both paths (connections, caches, the model list)
+            direct.post(f"{worker_url}/runsync", content=payload)
+            sdk.infer(MODEL, INPUT)
+        # Interleave the two so drift on this machine hits both equally.
+        direct_samples: list[float] = []
+        gated_samples: list[float] = []
+        task = progress.add_task("direct vs through the gate (loopback)", total=n)
+        for _ in range(n):
+            start = time.perf_counter()
+            direct.post(f"{worker_url}/runsync", content=payload).raise_for_status()
+            direct_samples.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            sdk.infer(MODEL, INPUT)
+            gated_samples.append(time.perf_counter() - start)
+            progress.advance(task)
     return direct_samples, gated_samples
 
 
@@ -202,7 +256,8 @@ def main() -> int:
                   f"p99 {percentile(gate, 0.99) * 1e6:,.1f} µs", "", "p50 ≤ 150 µs")
     d50, d99 = statistics.median(direct), percentile(direct, 0.99)
     g50, g99 = statistics.median(gated), percentile(gated, 0.99)
-    table.add_row("through gate + SDK (loopback)", f"p50 {g50 * 1e3:.2f} ms / p99 {g99 * 1e3:.2f} ms",
+    table.add_row("through gate + SDK (loopback)",
+                  f"p50 {g50 * 1e3:.2f} ms / p99 {g99 * 1e3:.2f} ms",
                   f"direct p50 {d50 * 1e3:.2f} ms / p99 {d99 * 1e3:.2f} ms",
                   f"×{g50 / d50:.2f} (+{(g50 - d50) * 1e3:.2f} ms p50)", "≤ 1 ms added at p50")
     console.print(table)

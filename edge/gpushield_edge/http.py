@@ -45,7 +45,9 @@ class GateResponse:
     headers: list[tuple[str, str]] = field(default_factory=list)
 
     @classmethod
-    def json(cls, status: int, document: Any, headers: Iterable[tuple[str, str]] = ()) -> GateResponse:
+    def json(
+        cls, status: int, document: Any, headers: Iterable[tuple[str, str]] = ()
+    ) -> GateResponse:
         return cls(
             status,
             json.dumps(document, separators=(",", ":")).encode(),

@@ -13,7 +13,7 @@ import re
 import secrets
 
 KEY_ID_PREFIX = "gsk_"
-SECRET_PREFIX = "gss_"
+SECRET_PREFIX = "gss_"  # noqa: S105 - a public prefix, not a secret
 SECRET_BYTES = 32
 _KEY_ID_PATTERN = re.compile(r"gsk_[a-z2-7]{16}")
 

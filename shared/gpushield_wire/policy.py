@@ -53,7 +53,8 @@ class ParameterSpec:
         kind = document.get("type")
         if kind not in _PARAMETER_TYPES:
             raise ValueError(f"parameter type must be one of {_PARAMETER_TYPES}, got {kind!r}")
-        unknown = set(document) - {"type", "minimum", "maximum", "max_length", "choices", "required"}
+        known = {"type", "minimum", "maximum", "max_length", "choices", "required"}
+        unknown = set(document) - known
         if unknown:
             raise ValueError(f"unknown parameter settings: {sorted(unknown)}")
         choices = document.get("choices")

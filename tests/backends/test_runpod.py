@@ -16,14 +16,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from tests.support.runpod_production_stub import ProductionStub, start_production_stub
+from tests.support.runpod_worker import RunningWorker, start_runpod_worker
 
 from gpushield_edge.backends.base import BackendCall, BackendRejected, BackendResult
 from gpushield_edge.backends.runpod import RunPodBackend, RunPodConfig
 from gpushield_edge.ports import UpstreamError
 from gpushield_edge.runtime_local.clock import SystemClock
 from gpushield_edge.runtime_local.upstream import HttpxUpstream
-from tests.support.runpod_production_stub import ProductionStub, start_production_stub
-from tests.support.runpod_worker import RunningWorker, start_runpod_worker
 
 pytestmark = pytest.mark.slow
 

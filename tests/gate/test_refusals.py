@@ -221,11 +221,12 @@ def test_audit_log_has_one_safe_event_per_request(harness: GateHarness) -> None:
     for request in requests:
         harness.handle(request)
     harness.loop.run_until_complete(harness.local.background.drain())
-    lines = harness.local.audit._file.name  # the sink's own path
-    events = [json.loads(line) for line in open(lines, encoding="utf-8")]
+    text = harness.local.audit._file.name  # the sink's own path
+    with open(text, encoding="utf-8") as log:
+        text = log.read()
+    events = [json.loads(line) for line in text.splitlines()]
     assert len(events) == len(requests)
     assert {event["stage"] for event in events} >= {"forward", "authenticate"}
-    text = open(lines, encoding="utf-8").read()
     for request in requests:
         for secret_bit in (request.headers.get("signature"), harness.secret):
             if secret_bit:

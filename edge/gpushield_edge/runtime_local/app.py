@@ -55,7 +55,8 @@ def load_config_document(path: Path | None) -> dict[str, Any]:
 
 def open_key_guard(state: StateDir, environ: Mapping[str, str] = os.environ) -> KeyGuardCore:
     state.ensure()
-    core = KeyGuardCore(SqliteStorage(state.keys_db), LocalCrypto(state.key_encryption_key(environ)))
+    crypto = LocalCrypto(state.key_encryption_key(environ))
+    core = KeyGuardCore(SqliteStorage(state.keys_db), crypto)
     core.migrate()
     return core
 

@@ -48,7 +48,7 @@ class GateASGI:
             if message["type"] == "lifespan.startup":
                 try:
                     self.local = self._factory()
-                except Exception as error:  # noqa: BLE001 - reported to the server, one line
+                except Exception as error:
                     await send({"type": "lifespan.startup.failed", "message": str(error)})
                     return
                 await send({"type": "lifespan.startup.complete"})

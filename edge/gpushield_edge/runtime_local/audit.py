@@ -13,7 +13,6 @@ from typing import IO
 
 from ..ports import AuditEvent
 
-
 _FIELDS = tuple(field.name for field in fields(AuditEvent))
 
 

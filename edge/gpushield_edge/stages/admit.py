@@ -17,7 +17,9 @@ from ..keyguard import AdmitRequest
 LEASE_MARGIN_S = 30.0
 
 
-def rate_limit_headers(limits: dict[str, float], retry_after: float | None) -> list[tuple[str, str]]:
+def rate_limit_headers(
+    limits: dict[str, float], retry_after: float | None
+) -> list[tuple[str, str]]:
     """IETF RateLimit / RateLimit-Policy fields (draft-ietf-httpapi-ratelimit-headers)."""
     if not limits:
         return []
@@ -50,7 +52,7 @@ async def run(ctx: RequestContext, services: Services) -> None:
     )
     try:
         decision = await services.guard.admit(request)
-    except Exception:  # noqa: BLE001 - any guard fault must fail closed, never forward
+    except Exception:
         raise ProblemError("guard_unavailable") from None
     ctx.admission = decision
     ctx.response_headers.extend(rate_limit_headers(decision.limits, decision.retry_after))

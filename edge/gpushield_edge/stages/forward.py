@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from gpushield_wire.errors import ProblemError
 
-from ..backends.base import BackendCall
-from ..backends.base import BackendRejected
+from ..backends.base import BackendCall, BackendRejected
 from ..context import RequestContext, Services
 from ..http import GateResponse
 from ..ports import UpstreamError

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -10,7 +11,9 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-console = Console()
+# Piped or captured output (CI logs, `| tee`) gets a width that fits the demo's table instead
+# of rich's 80-column fallback; a terminal keeps its own width.
+console = Console(width=None if sys.stdout.isatty() else 120)
 err_console = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import httpx
 
+
 def _handler_path() -> Path:
     """The example handler: shipped inside the wheel, or read from the source checkout."""
     packaged = Path(__file__).with_name("runpod_handler.py")
@@ -97,7 +98,7 @@ def start_runpod_worker(tmp_path: Path, *, hooks: bool = True) -> Iterator[Runni
     url = f"http://127.0.0.1:{port}"
     started = time.monotonic()
     with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
-        process = subprocess.Popen(
+        process = subprocess.Popen(  # noqa: S603 - fixed argv: this interpreter + our handler
             command,
             cwd=HANDLER.parent,
             env=env,
