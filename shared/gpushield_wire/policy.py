@@ -136,10 +136,9 @@ def _check_parameter(name: str, spec: ParameterSpec, value: Any) -> None:
     elif spec.type == "integer":
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif spec.type == "number":
-        ok = (
-            isinstance(value, int | float)
-            and not isinstance(value, bool)
-            and math.isfinite(value)
+        # An int is always finite; math.isfinite would overflow on a 400-digit JSON integer.
+        ok = (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, float) and math.isfinite(value)
         )
     else:
         ok = isinstance(value, str)

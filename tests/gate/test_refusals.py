@@ -139,6 +139,10 @@ CASES: dict[str, tuple[Case, int, str]] = {
     "parameter out of range": (
         lambda h: signed_request(h, body=body_of({"input": {"prompt": "a", "max_tokens": 9999}})),
         422, "parameter_out_of_range"),
+    "number too large for a float": (
+        lambda h: signed_request(h, body=b'{"input": {"prompt": "a", "temperature": 1'
+                                 + b"0" * 400 + b"}}"),
+        422, "parameter_out_of_range"),
     "parameter of the wrong type": (
         lambda h: signed_request(h, body=body_of({"input": {"prompt": "a", "max_tokens": "9"}})),
         422, "parameter_type"),
