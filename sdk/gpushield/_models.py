@@ -42,6 +42,8 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from gpushield_wire.errors import ProblemError
+from gpushield_wire.jsonbody import check_shape
 from gpushield_wire.policy import ModelPolicy, ParameterSpec
 
 from .errors import InputRejected, local_rejection
@@ -237,25 +239,18 @@ def validate_input_locally(policy: ModelPolicy, input: Mapping[str, Any]) -> dic
 
 
 def _check_shape(document: Any, *, max_depth: int, max_values: int) -> None:
-    """The gate's depth/value-count walk (`gpushield_wire.jsonbody`), on the python object."""
-    stack: list[tuple[Any, int]] = [(document, 1)]
-    values = 0
-    while stack:
-        node, depth = stack.pop()
-        values += 1
-        if values > max_values:
-            raise local_rejection(
-                "json_too_large",
-                [{"pointer": "", "code": "json_too_large", "max_values": max_values}],
-            )
-        if isinstance(node, dict | list | tuple):
-            if depth > max_depth:
-                raise local_rejection(
-                    "json_too_deep",
-                    [{"pointer": "", "code": "json_too_deep", "max_depth": max_depth}],
-                )
-            children = node.values() if isinstance(node, dict) else node
-            stack.extend((child, depth + 1) for child in children)
+    """The gate's own depth/value-count walk, reported as a local rejection."""
+    try:
+        check_shape(document, max_depth=max_depth, max_values=max_values)
+    except ProblemError as error:
+        limits: dict[str, Any] = {
+            name: error.problem.extra[name]
+            for name in ("max_depth", "max_values")
+            if name in error.problem.extra
+        }
+        raise local_rejection(
+            error.code, [{"pointer": "", "code": error.code, **limits}]
+        ) from None
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})

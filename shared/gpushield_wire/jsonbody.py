@@ -41,12 +41,14 @@ def parse_json_body(body: bytes, *, max_depth: int, max_values: int) -> Any:
         if isinstance(error, ProblemError):  # pragma: no cover - ProblemError is not ValueError
             raise
         raise ProblemError("json_invalid") from None
-    _check_shape(document, max_depth=max_depth, max_values=max_values)
+    check_shape(document, max_depth=max_depth, max_values=max_values)
     return document
 
 
-def _check_shape(document: Any, *, max_depth: int, max_values: int) -> None:
-    """Iterative walk (no recursion: the depth is exactly what we do not trust yet)."""
+def check_shape(document: Any, *, max_depth: int, max_values: int) -> None:
+    """Iterative walk (no recursion: the depth is exactly what we do not trust yet).
+
+    Also used by the SDK on the Python object it is about to serialise (hence tuples)."""
     stack: list[tuple[Any, int]] = [(document, 1)]
     values = 0
     while stack:
@@ -58,7 +60,7 @@ def _check_shape(document: Any, *, max_depth: int, max_values: int) -> None:
             if depth > max_depth:
                 raise ProblemError("json_too_deep", max_depth=max_depth)
             stack.extend((child, depth + 1) for child in node.values())
-        elif isinstance(node, list):
+        elif isinstance(node, list | tuple):
             if depth > max_depth:
                 raise ProblemError("json_too_deep", max_depth=max_depth)
             stack.extend((child, depth + 1) for child in node)
