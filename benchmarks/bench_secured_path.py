@@ -31,13 +31,17 @@ from rich.table import Table
 
 from gpushield import Client, SignatureAuth
 from gpushield._models import compile_policy
-from gpushield.cli.demo import MODEL, demo_config
-from gpushield.devtools.gate_server import free_port
+from gpushield.cli.demo import MODEL
 from gpushield.devtools.runpod_worker import start_runpod_worker
+from gpushield.devtools.serving import free_port
 from gpushield_edge.http import GateRequest
 from gpushield_edge.keyguard import KeyLimits
 from gpushield_edge.ports import UpstreamRequest, UpstreamResponse
-from gpushield_edge.runtime_local.app import LocalGate, load_config_document
+from gpushield_edge.runtime_local.app import (
+    LocalGate,
+    default_config_text,
+    load_config_document,
+)
 from gpushield_edge.runtime_local.state import StateDir
 from gpushield_wire import algorithms, credentials
 from gpushield_wire.policy import ModelPolicy
@@ -156,12 +160,16 @@ def bench_gate(n: int, progress: Progress, root: Path) -> list[float]:
 # -- 3. added latency over loopback -----------------------------------------------------------
 
 
-def _serve_gate_process(
-    config: dict[str, object], root: Path
-) -> tuple[subprocess.Popen[bytes], str]:
-    """`gpushield dev` in its own process, as users run it (no GIL shared with the client)."""
+def _serve_gate_process(worker_url: str, root: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`gpushield dev` in its own process, as users run it (no GIL shared with the client),
+    on the embedded default config pointed at the benchmark's worker."""
+    default = default_config_text()
+    config_text = default.replace('base_url = "http://127.0.0.1:8000"',
+                                  f'base_url = "{worker_url}"')
+    if config_text == default:
+        raise RuntimeError("the default config no longer names the local worker's base_url")
     config_path = root / "gpushield.toml"
-    config_path.write_text(_to_toml(config), encoding="utf-8")
+    config_path.write_text(config_text, encoding="utf-8")
     port = free_port()
     gpushield = Path(sys.executable).with_name("gpushield")
     process = subprocess.Popen(
@@ -181,26 +189,9 @@ def _serve_gate_process(
     raise RuntimeError("gpushield dev did not start")
 
 
-def _to_toml(config: dict[str, object]) -> str:
-    """Just enough TOML for the demo config (tables of scalars)."""
-    lines: list[str] = []
-
-    def table(prefix: str, values: dict[str, object]) -> None:
-        scalars = {k: v for k, v in values.items() if not isinstance(v, dict)}
-        if scalars:
-            lines.append(f"[{prefix}]")
-            lines.extend(f"{k} = {json.dumps(v)}" for k, v in scalars.items())
-        for k, v in values.items():
-            if isinstance(v, dict):
-                table(f"{prefix}.{k}" if prefix else k, v)
-
-    table("", config)
-    return "\n".join(lines) + "\n"
-
-
 def bench_loopback(n: int, progress: Progress, root: Path) -> tuple[list[float], list[float]]:
     with start_runpod_worker(root / "worker", hooks=False) as worker:
-        process, gate_url = _serve_gate_process(demo_config(worker.url), root)
+        process, gate_url = _serve_gate_process(worker.url, root)
         try:
             created = subprocess.run(
                 [str(Path(sys.executable).with_name("gpushield")), "keys", "create", "--json",

@@ -48,6 +48,8 @@ class RequestContext:
     dispatched: bool = False
     response: GateResponse | None = None
     stage: str = "route"
+    # The catalog code the request was refused with (for the audit event).
+    code: str | None = None
     response_headers: list[tuple[str, str]] = field(default_factory=list)
 
     @property

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import traceback
 from typing import Any
 
 from gpushield_wire.errors import Problem, ProblemError
@@ -28,8 +29,10 @@ INFER_SUFFIX = "/infer"
 class Gate:
     def __init__(self, services: Services) -> None:
         self.services = services
-        self._models_document = GateResponse.json(200, self._describe_models())
-        self._openapi = GateResponse.json(200, openapi_document(services.config))
+        self._static = {
+            "/v1/models": GateResponse.json(200, self._describe_models()),
+            "/openapi.json": GateResponse.json(200, openapi_document(services.config)),
+        }
 
     def _describe_models(self) -> dict[str, Any]:
         return {
@@ -55,13 +58,19 @@ class Gate:
         try:
             response = await self._route(ctx)
         except ProblemError as error:
+            ctx.code = error.code
             response = GateResponse.problem(
                 Problem(error.code, error.problem.detail, error.problem.extra,
                         instance=f"urn:gpushield:request:{ctx.request_id}")
             )
-        except Exception:
-            # A bug, not bad input: log the type only (the message could hold request data).
-            logger.exception("gate error in stage %s (request %s)", ctx.stage, ctx.request_id)
+        except Exception as error:
+            # A bug, not bad input. The frames are logged without the exception's message,
+            # which could hold request data (a prompt, a header).
+            ctx.code = "internal_error"
+            logger.error(
+                "gate error %s in stage %s (request %s)\n%s", type(error).__name__, ctx.stage,
+                ctx.request_id, "".join(traceback.format_tb(error.__traceback__)),
+            )
             response = GateResponse.problem(
                 Problem("internal_error", instance=f"urn:gpushield:request:{ctx.request_id}")
             )
@@ -85,11 +94,10 @@ class Gate:
             await run_pipeline(ctx, self.services)
             assert ctx.response is not None
             return ctx.response
-        static = {"/v1/models": self._models_document, "/openapi.json": self._openapi}
-        if path in static:
+        cached = self._static.get(path)
+        if cached is not None:
             if request.method != "GET":
                 raise ProblemError("method_not_allowed")
-            cached = static[path]
             return GateResponse(cached.status, cached.body, list(cached.headers))
         if path == "/healthz":
             return GateResponse.json(200, {"status": "ok"})
@@ -116,11 +124,8 @@ class Gate:
                            ctx.request_id)
 
     async def _audit(self, ctx: RequestContext, response: GateResponse) -> None:
-        code = None
-        if response.status >= 400:
-            document = response.body
-            code = _problem_code(document)
         result = ctx.result
+        replayed = ctx.admission is not None and ctx.admission.outcome == "replay"
         event = AuditEvent(
             ts=ctx.now,
             request_id=ctx.request_id,
@@ -129,7 +134,7 @@ class Gate:
                 "error" if response.status >= 500 else "deny"),
             stage=ctx.stage,
             status=response.status,
-            code=code,
+            code=ctx.code,
             latency_ms=round((self.services.clock.monotonic() - ctx.started) * 1000, 3),
             key_id=ctx.key_id,
             model=ctx.model.name if ctx.model else None,
@@ -137,18 +142,9 @@ class Gate:
             backend_ran=ctx.dispatched,
             execution_ms=result.execution_ms if result else None,
             client_ip=ctx.request.client_ip,
+            extra={"idempotent_replay": True} if replayed else {},
         )
         # Sinks are fast by contract (a buffered line locally); a sink that does network I/O
         # defers it through the Background port itself (ctx.waitUntil at the edge).
         await self.services.audit.write(event)
 
-
-def _problem_code(body: bytes) -> str | None:
-    """Reads back the code of a problem we produced (cheap: our own compact JSON)."""
-    marker = b'"code":"'
-    start = body.find(marker)
-    if start < 0:
-        return None
-    start += len(marker)
-    end = body.find(b'"', start)
-    return body[start:end].decode() if end > start else None

@@ -25,6 +25,8 @@ class GateRequest:
     body: bytes
     header_bytes: int = 0
     client_ip: str | None = None
+    # The runtime stopped reading at its cap: the body is incomplete and over every limit.
+    body_truncated: bool = False
 
     @staticmethod
     def fold_headers(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, str], int]:

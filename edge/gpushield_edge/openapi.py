@@ -65,8 +65,8 @@ def openapi_document(config: GateConfig) -> dict[str, Any]:
             "responses": {"200": {"description": "model list"}},
         }},
     }
+    statuses = sorted({str(kind.status) for kind in CATALOG.values()})
     for name, model in config.models.items():
-        statuses = sorted({str(kind.status) for kind in CATALOG.values()})
         paths[f"/v1/models/{name}/infer"] = {"post": {
             "summary": f"Run {name} (RFC 9421-signed)",
             "parameters": _SIGNED,

@@ -222,15 +222,18 @@ class ModelCache:
         self._models: dict[str, ModelInfo] | None = None
         self._fetched_at = 0.0
 
-    def current(self) -> list[ModelInfo] | None:
+    def _fresh(self) -> dict[str, ModelInfo] | None:
         if self._models is None or self._clock() - self._fetched_at > self.ttl:
             return None
-        return list(self._models.values())
+        return self._models
+
+    def current(self) -> list[ModelInfo] | None:
+        models = self._fresh()
+        return None if models is None else list(models.values())
 
     def get(self, name: str) -> ModelInfo | None:
-        if self._models is None or self._clock() - self._fetched_at > self.ttl:
-            return None
-        return self._models.get(name)
+        models = self._fresh()
+        return None if models is None else models.get(name)
 
     def store(self, models: list[ModelInfo]) -> list[ModelInfo]:
         self._models = {info.name: info for info in models}
@@ -283,7 +286,8 @@ class ClientCore:
         )
 
     def model_unknown(self, name: str) -> ModelNotFound:
-        error = api_error(404, Problem(code="model_unknown"))
+        error = api_error(404, Problem(code="model_unknown",
+                                       detail=f"the gate serves no model {name!r}"))
         assert isinstance(error, ModelNotFound)
         return error
 
@@ -335,7 +339,7 @@ def http_options(
         "timeout": DEFAULT_TIMEOUT if timeout is None else timeout,
         "headers": {
             "user-agent": _USER_AGENT,
-            "accept": "application/json, application/problem+json",
+            "accept": _ACCEPT,
         },
         "http2": http2,
         "follow_redirects": False,  # a redirect would move a signed request elsewhere

@@ -6,7 +6,9 @@ worker itself logged.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +19,9 @@ from gpushield.cli.demo import MODEL, OTHER_MODEL, create_demo_keys, demo_config
 from gpushield.devtools.gate_server import RunningGate, serve_gate
 from gpushield.devtools.runpod_worker import RunningWorker, start_runpod_worker
 from gpushield.devtools.scenarios import ScenarioEnv, run_scenarios, scenarios
+from gpushield.errors import BackendError, RateLimited
+from gpushield_edge.keyguard import KeyLimits
+from gpushield_wire import algorithms, credentials
 
 pytestmark = pytest.mark.slow
 
@@ -50,8 +55,6 @@ def test_every_demo_row_behaves_as_documented(gate: RunningGate, worker: Running
 
 
 def test_async_client_calls_through_the_gate(gate: RunningGate, worker: RunningWorker) -> None:
-    import asyncio
-
     keys = create_demo_keys(gate.local.core)
     before = worker.run_count()
 
@@ -70,8 +73,6 @@ def test_async_client_calls_through_the_gate(gate: RunningGate, worker: RunningW
 def test_worker_failure_is_scrubbed_and_replayed_not_rerun(
     gate: RunningGate, worker: RunningWorker
 ) -> None:
-    from gpushield.errors import BackendError
-
     keys = create_demo_keys(gate.local.core)
     before = worker.run_count()
     with Client(gate.url, *keys.main, max_retries=3) as client:
@@ -91,15 +92,7 @@ def test_worker_failure_is_scrubbed_and_replayed_not_rerun(
 def test_concurrency_cap_is_exact_under_parallel_load(
     gate: RunningGate, worker: RunningWorker
 ) -> None:
-    import asyncio
-
-    from gpushield.errors import RateLimited
-    from gpushield_edge.keyguard import KeyLimits
-    from gpushield_wire import algorithms, credentials
-
     secret = credentials.new_secret()
-    import time
-
     record = gate.local.core.create_key(
         key_id=credentials.new_key_id(), alg=algorithms.HMAC_SHA256, key_material=secret,
         scopes=(MODEL,), limits=KeyLimits(rate_per_minute=6000, burst=100, max_concurrency=2),
@@ -129,7 +122,6 @@ def test_audit_events_are_written_without_secrets(gate: RunningGate, worker: Run
     keys = create_demo_keys(gate.local.core)
     with Client(gate.url, *keys.main) as client:
         client.infer(MODEL, {"prompt": "Audit me. Quietly."})
-    gate.local.core  # noqa: B018 - the gate is still up; its background writes are done
     text = gate.state.audit_log.read_text(encoding="utf-8")
     events = [json.loads(line) for line in text.splitlines()]
     assert events[-1]["decision"] == "allow"
@@ -137,3 +129,16 @@ def test_audit_events_are_written_without_secrets(gate: RunningGate, worker: Run
     assert events[-1]["backend_job_id"]
     assert keys.main[1] not in text
     assert "Audit me" not in text
+
+
+def test_oversized_upload_is_refused_unread_and_audited(gate: RunningGate) -> None:
+    import httpx
+
+    with httpx.Client(trust_env=False) as client:
+        response = client.post(f"{gate.url}/v1/models/{MODEL}/infer", content=b"x" * 2_000_000,
+                               headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["code"] == "body_too_large"
+    last = json.loads(gate.state.audit_log.read_text(encoding="utf-8").splitlines()[-1])
+    assert (last["request_id"], last["code"]) == (response.headers["x-request-id"],
+                                                  "body_too_large")

@@ -28,6 +28,7 @@ GATE_URL = "http://gate.test"
 @dataclass
 class GateHarness:
     local: LocalGate
+    state: StateDir
     key_id: str
     secret: str
     loop: asyncio.AbstractEventLoop
@@ -60,13 +61,14 @@ def harness(tmp_path: Path) -> Iterator[GateHarness]:
     # answer would be backend_unavailable, which every test would notice.
     document["models"][MODEL]["backend"]["base_url"] = "http://127.0.0.1:9"
     loop = asyncio.new_event_loop()
-    local = LocalGate.build(document, StateDir(tmp_path / "state"), {})
+    state = StateDir(tmp_path / "state")
+    local = LocalGate.build(document, state, {})
     secret = credentials.new_secret()
     record = local.core.create_key(
         key_id=credentials.new_key_id(), alg=algorithms.HMAC_SHA256, key_material=secret,
         scopes=(MODEL,), limits=KeyLimits(), expires_at=None, now=time.time(),
     )
-    yield GateHarness(local, record.key_id, credentials.format_secret(secret), loop)
+    yield GateHarness(local, state, record.key_id, credentials.format_secret(secret), loop)
     loop.run_until_complete(local.aclose())
     loop.close()
 

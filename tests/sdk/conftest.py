@@ -11,7 +11,6 @@ free 127.0.0.1 port in a background thread, so the SDK runs over real sockets.
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections import deque
@@ -20,10 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import uvicorn
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from gpushield.devtools.serving import listening_socket, serve_asgi
 from gpushield_wire import algorithms, digest, signing, structured_fields
 from gpushield_wire.credentials import format_secret
 from gpushield_wire.errors import CATALOG, PROBLEM_CONTENT_TYPE, Problem, ProblemError
@@ -253,24 +252,9 @@ def _server() -> Iterator[RecordingGate]:
         .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     )
     gate.keys[ED_KEY_ID] = (algorithms.ED25519, ed_public)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(gate, lifespan="off", log_level="warning", timeout_keep_alive=30)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:  # pragma: no cover
-            raise RuntimeError("recording gate did not start")
-        time.sleep(0.01)
-    gate.base_url = f"http://127.0.0.1:{port}"
-    yield gate
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    sock, gate.base_url = listening_socket()
+    with serve_asgi(gate, sock, name="recording-gate", lifespan="off", timeout_keep_alive=30):
+        yield gate
 
 
 ED_SEED = bytes(range(100, 132))

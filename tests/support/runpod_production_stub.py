@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
@@ -33,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-import uvicorn
+from gpushield.devtools.serving import listening_socket, serve_asgi
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -287,29 +285,8 @@ def start_production_stub(
 ) -> Iterator[ProductionStub]:
     """Serves a ProductionStub with uvicorn on a free 127.0.0.1 port in a background thread.
 
-    The listening socket is bound here (port 0) and handed to uvicorn, so there is no window in
-    which another process could take the port.
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    stub = ProductionStub(url=f"http://127.0.0.1:{port}", endpoint_id=endpoint_id,
-                          api_key=api_key)
-    config = uvicorn.Config(stub, log_level="warning", lifespan="on", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="runpod-production-stub", daemon=True
-    )
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("RunPod production stub did not start")
-        time.sleep(0.01)
-    try:
+    sock, url = listening_socket()
+    stub = ProductionStub(url=url, endpoint_id=endpoint_id, api_key=api_key)
+    with serve_asgi(stub, sock, name="runpod-production-stub"):
         yield stub
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()

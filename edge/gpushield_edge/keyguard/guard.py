@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from gpushield_wire import algorithms
 
@@ -48,26 +49,26 @@ class KeyGuardError(Exception):
     """Admin operation on a key that does not exist or cannot change that way."""
 
 
-def _record(row: tuple[object, ...]) -> KeyRecord:
+def _record(row: tuple[Any, ...]) -> KeyRecord:
     (key_id, alg, scopes, status, version, rate, burst, concurrency, call_ms,
      expires_at, created_at, label, last_used_at, admitted) = row
     return KeyRecord(
         key_id=str(key_id),
         alg=str(alg),
         scopes=tuple(json.loads(str(scopes))),
-        status=str(status),  # type: ignore[arg-type]
-        version=int(version),  # type: ignore[call-overload]
+        status=status,
+        version=int(version),
         limits=KeyLimits(
-            rate_per_minute=float(rate),  # type: ignore[arg-type]
-            burst=int(burst),  # type: ignore[call-overload]
-            max_concurrency=int(concurrency),  # type: ignore[call-overload]
-            max_call_gpu_ms=int(call_ms),  # type: ignore[call-overload]
+            rate_per_minute=float(rate),
+            burst=int(burst),
+            max_concurrency=int(concurrency),
+            max_call_gpu_ms=int(call_ms),
         ),
-        expires_at=None if expires_at is None else float(expires_at),  # type: ignore[arg-type]
-        created_at=float(created_at),  # type: ignore[arg-type]
+        expires_at=None if expires_at is None else float(expires_at),
+        created_at=float(created_at),
         label=str(label),
-        last_used_at=None if last_used_at is None else float(last_used_at),  # type: ignore[arg-type]
-        admitted_count=int(admitted),  # type: ignore[call-overload]
+        last_used_at=None if last_used_at is None else float(last_used_at),
+        admitted_count=int(admitted),
     )
 
 

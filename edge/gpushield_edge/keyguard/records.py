@@ -1,9 +1,6 @@
-"""Values that cross the key guard's boundary.
-
-At the edge the guard is a Durable Object reached by RPC, so everything here converts to and
-from plain JSON-able dicts (`to_wire` / `from_wire`) — no secrets among them: a key record
-leaves the guard without its sealed secret.
-"""
+"""Values that cross the key guard's boundary. None of them carries a secret: a key record
+leaves the guard without its sealed secret, and a request brings the signature to the guard
+rather than taking the secret out of it."""
 
 from __future__ import annotations
 
@@ -39,20 +36,11 @@ class KeyRecord:
     last_used_at: float | None = None
     admitted_count: int = 0
 
-    def allows_model(self, model: str) -> bool:
-        return "*" in self.scopes or model in self.scopes
-
-    def to_wire(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able view (for `gpushield keys … --json`)."""
         document = asdict(self)
         document["scopes"] = list(self.scopes)
         return document
-
-    @classmethod
-    def from_wire(cls, document: dict[str, Any]) -> KeyRecord:
-        values = dict(document)
-        values["scopes"] = tuple(values["scopes"])
-        values["limits"] = KeyLimits(**values["limits"])
-        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,19 +64,6 @@ class AdmitRequest:
     # Hash of what the request asks for (method, path, body digest): the same Idempotency-Key
     # with a different request is refused rather than answered with the other's result.
     fingerprint: str | None = None
-
-    def to_wire(self) -> dict[str, Any]:
-        document = asdict(self)
-        document["signature_base"] = self.signature_base.decode("latin-1")
-        document["signature"] = self.signature.hex()
-        return document
-
-    @classmethod
-    def from_wire(cls, document: dict[str, Any]) -> AdmitRequest:
-        values = dict(document)
-        values["signature_base"] = values["signature_base"].encode("latin-1")
-        values["signature"] = bytes.fromhex(values["signature"])
-        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)

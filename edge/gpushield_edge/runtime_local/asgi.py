@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from gpushield_wire.errors import Problem
-
 from ..http import GateRequest, GateResponse
 from .app import LocalGate
 
@@ -62,19 +60,21 @@ class GateASGI:
         headers, header_bytes = GateRequest.fold_headers(
             (name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"]
         )
+        # Read no more than the largest body any route accepts: past it the request is
+        # refused anyway, and the gate refuses it (with its audit event) from the flag.
         cap = local.config.largest_body
         declared = headers.get("content-length", "0")
-        if declared.isdigit() and int(declared) > cap:
-            return GateResponse.problem(Problem("body_too_large", extra={"limit": cap}))
+        truncated = declared.isdigit() and int(declared) > cap
         body = bytearray()
-        more = True
+        more = not truncated
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":
                 return GateResponse(499)
             body += message.get("body", b"")
             if len(body) > cap:
-                return GateResponse.problem(Problem("body_too_large", extra={"limit": cap}))
+                truncated = True
+                break
             more = message.get("more_body", False)
         raw_path = scope.get("raw_path") or scope["path"].encode()
         client = scope.get("client")
@@ -85,8 +85,9 @@ class GateASGI:
             path=raw_path.decode("latin-1").split("?", 1)[0],
             query=scope.get("query_string", b"").decode("latin-1"),
             headers=headers,
-            body=bytes(body),
+            body=b"" if truncated else bytes(body),
             header_bytes=header_bytes,
             client_ip=client[0] if client else None,
+            body_truncated=truncated,
         )
         return await local.gate.handle(request)

@@ -18,7 +18,9 @@ async def run(ctx: RequestContext, services: Services) -> None:
         raise ProblemError("headers_too_large", limit=services.config.max_header_bytes)
     assert ctx.model is not None  # the router resolved it
     policy = ctx.model.policy
-    if len(request.body) > min(policy.max_body_bytes, services.config.max_body_bytes):
+    if request.body_truncated or len(request.body) > min(
+        policy.max_body_bytes, services.config.max_body_bytes
+    ):
         raise ProblemError("body_too_large", limit=policy.max_body_bytes)
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":

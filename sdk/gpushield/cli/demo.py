@@ -12,6 +12,7 @@ import copy
 import json
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import typer
@@ -85,26 +86,24 @@ def run(
 ) -> None:
     """Run the end-to-end demo and print what the gate did with each call."""
     root = state_dir or Path(tempfile.mkdtemp(prefix="gpushield-demo-"))
-    with console.status("Starting a RunPod worker (runpod's own --rp_serve_api server)…"):
-        worker_cm = start_runpod_worker(root / "worker", hooks=False)
-        worker = worker_cm.__enter__()
-    try:
+    rows: list[Row] = []
+    with ExitStack() as stack:
+        with console.status("Starting a RunPod worker (runpod's own --rp_serve_api server)…"):
+            worker = stack.enter_context(start_runpod_worker(root / "worker", hooks=False))
         console.print(f"RunPod worker ready at {worker.url} ({worker.startup_s:.1f} s)")
-        with serve_gate(demo_config(worker.url), root / "gate") as gate:
-            console.print(f"gate listening at {gate.url} (state in {root / 'gate'})")
-            keys = create_demo_keys(gate.local.core)
-            env = ScenarioEnv(gate.url, MODEL, OTHER_MODEL, keys, worker.run_count)
-            rows: list[Row] = []
-            with Live(_table(rows), console=console, refresh_per_second=8) as live:
-                def show(row: Row) -> None:
-                    rows.append(row)
-                    live.update(_table(rows))
+        gate = stack.enter_context(serve_gate(demo_config(worker.url), root / "gate"))
+        console.print(f"gate listening at {gate.url} (state in {root / 'gate'})")
+        env = ScenarioEnv(gate.url, MODEL, OTHER_MODEL, create_demo_keys(gate.local.core),
+                          worker.run_count)
+        stack.callback(env.http.close)
+        with Live(_table(rows), console=console, refresh_per_second=8) as live:
 
-                run_scenarios(env, on_row=show)
-            env.http.close()
-        audit_lines = gate.state.audit_log.read_text(encoding="utf-8").splitlines()
-    finally:
-        worker_cm.__exit__(None, None, None)
+            def show(row: Row) -> None:
+                rows.append(row)
+                live.update(_table(rows))
+
+            run_scenarios(env, on_row=show)
+    audit_lines = gate.state.audit_log.read_text(encoding="utf-8").splitlines()
     failures = [row for row in rows if not row.ok]
     console.print(f"\nAudit log: {len(audit_lines)} events in {gate.state.audit_log}; the last:")
     if audit_lines:

@@ -105,7 +105,7 @@ def create(
     )
     secret_text = credentials.format_secret(secret)
     if as_json:
-        print(json.dumps({**record.to_wire(), "secret": secret_text}))
+        print(json.dumps({**record.to_dict(), "secret": secret_text}))
         return
     console.print(_table([record]))
     console.print("\n[bold]Secret (shown once, store it now):[/]")
@@ -131,7 +131,7 @@ def show(
     core = open_key_guard(StateDir(state_dir))
     record = core.get_key(key_id)
     if as_json:
-        print(json.dumps({**record.to_wire(), "in_flight": core.in_flight(key_id, time.time())}))
+        print(json.dumps({**record.to_dict(), "in_flight": core.in_flight(key_id, time.time())}))
         return
     console.print(_table([record]))
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from .serving import free_port
 
 
 def _handler_path() -> Path:
@@ -55,10 +56,6 @@ class RunningWorker:
         return len(self.runlog_path.read_text(encoding="utf-8").splitlines())
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _tail(path: Path, limit: int = 4000) -> str:
@@ -80,7 +77,7 @@ def start_runpod_worker(tmp_path: Path, *, hooks: bool = True) -> Iterator[Runni
     runlog = tmp_path / "worker-runs.log"
     stdout_path = tmp_path / "worker.stdout"
     stderr_path = tmp_path / "worker.stderr"
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RUNPOD_", "GPUSHIELD_"))}
     env["GPUSHIELD_WORKER_RUNLOG"] = str(runlog)
     env["PYTHONUNBUFFERED"] = "1"
