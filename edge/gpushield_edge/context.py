@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gpushield_wire.signing import ParsedSignature
 
@@ -13,6 +13,9 @@ from .config import GateConfig, ModelConfig
 from .http import GateRequest, GateResponse
 from .keyguard import AdmitResult, KeyGuard
 from .ports import AuditSink, Background, Clock, Crypto, Upstream
+
+if TYPE_CHECKING:
+    from .admin.api import AdminAccess
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +30,8 @@ class Services:
     audit: AuditSink
     background: Background
     backends: Mapping[str, Backend]
+    # The signed admin API (key management); None leaves /admin routes unrouted.
+    admin: AdminAccess | None = None
 
 
 @dataclass(slots=True)
@@ -51,6 +56,9 @@ class RequestContext:
     # The catalog code the request was refused with (for the audit event).
     code: str | None = None
     response_headers: list[tuple[str, str]] = field(default_factory=list)
+    # Admin API requests: what was done, to which key (audited; never a secret).
+    admin_action: str | None = None
+    admin_target: str | None = None
 
     @property
     def key_id(self) -> str | None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from gpushield_wire.errors import Problem, ProblemError
 
+from .admin import api as admin_api
 from .context import RequestContext, Services
 from .http import GateRequest, GateResponse
 from .keyguard import StoredResponse
@@ -94,6 +95,10 @@ class Gate:
             await run_pipeline(ctx, self.services)
             assert ctx.response is not None
             return ctx.response
+        if path == admin_api.PREFIX or path.startswith(admin_api.PREFIX + "/"):
+            if self.services.admin is None:
+                raise ProblemError("admin_disabled")
+            return await admin_api.handle(ctx, self.services, self.services.admin)
         cached = self._static.get(path)
         if cached is not None:
             if request.method != "GET":
@@ -123,6 +128,16 @@ class Gate:
             logger.warning("lease %s not released (request %s)", admission.lease_id,
                            ctx.request_id)
 
+    @staticmethod
+    def _audit_extra(ctx: RequestContext, replayed: bool) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        if replayed:
+            extra["idempotent_replay"] = True
+        if ctx.admin_action is not None:
+            extra["admin_action"] = ctx.admin_action
+            extra["admin_target"] = ctx.admin_target
+        return extra
+
     async def _audit(self, ctx: RequestContext, response: GateResponse) -> None:
         result = ctx.result
         replayed = ctx.admission is not None and ctx.admission.outcome == "replay"
@@ -142,7 +157,7 @@ class Gate:
             backend_ran=ctx.dispatched,
             execution_ms=result.execution_ms if result else None,
             client_ip=ctx.request.client_ip,
-            extra={"idempotent_replay": True} if replayed else {},
+            extra=self._audit_extra(ctx, replayed),
         )
         # Sinks are fast by contract (a buffered line locally); a sink that does network I/O
         # defers it through the Background port itself (ctx.waitUntil at the edge).

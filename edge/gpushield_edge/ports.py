@@ -23,16 +23,22 @@ class Clock(Protocol):
 
 
 class Crypto(Protocol):
-    """Primitives that are slow in WebAssembly or absent from the standard library."""
+    """Primitives that are slow in WebAssembly or absent from the standard library.
 
-    def sha256(self, data: bytes) -> bytes: ...
+    Async because WebCrypto (`crypto.subtle`) is: at the edge these run natively outside the
+    Python interpreter, and locally they are plain calls into `cryptography`/hashlib.
+    """
 
-    def ed25519_verify(self, public_key: bytes, data: bytes, signature: bytes) -> bool: ...
+    async def digest(self, algorithm: str, data: bytes) -> bytes:
+        """RFC 9530 name ("sha-256" or "sha-512") → digest of `data`."""
 
-    def seal(self, plaintext: bytes, associated_data: bytes) -> bytes:
+    async def ed25519_verify(self, public_key: bytes, data: bytes, signature: bytes) -> bool:
+        """True only for a valid signature; False (never an exception) otherwise."""
+
+    async def seal(self, plaintext: bytes, associated_data: bytes) -> bytes:
         """Encrypts key material at rest under the key-encryption key (AEAD)."""
 
-    def open(self, sealed: bytes, associated_data: bytes) -> bytes:
+    async def open(self, sealed: bytes, associated_data: bytes) -> bytes:
         """Inverse of `seal`; raises ValueError if tampered or under another KEK."""
 
 

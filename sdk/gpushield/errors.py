@@ -168,6 +168,8 @@ _BY_CODE: dict[str, type[APIError]] = {
     "guard_unavailable": GateUnavailable,
     "headers_too_large": APIError,
     "method_not_allowed": APIError,
+    # Admin API answers: about a key-management request, not a model input.
+    "admin_request_invalid": APIError,
 }
 
 _BY_STATUS: dict[int, type[APIError]] = {

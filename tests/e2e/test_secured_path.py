@@ -18,9 +18,11 @@ from gpushield import AsyncClient, Client
 from gpushield.cli.demo import MODEL, OTHER_MODEL, create_demo_keys, demo_config
 from gpushield.devtools.gate_server import RunningGate, serve_gate
 from gpushield.devtools.runpod_worker import RunningWorker, start_runpod_worker
-from gpushield.devtools.scenarios import ScenarioEnv, run_scenarios, scenarios
+from gpushield.devtools.scenarios import Keys, ScenarioEnv, run_scenarios, scenarios
 from gpushield.errors import BackendError, RateLimited
+from gpushield_edge.admin.service import LocalKeyAdmin
 from gpushield_edge.keyguard import KeyLimits
+from gpushield_edge.runtime_local.clock import SystemClock
 from gpushield_wire import algorithms, credentials
 
 pytestmark = pytest.mark.slow
@@ -44,8 +46,12 @@ def gate(worker: RunningWorker, tmp_path: Path) -> Iterator[RunningGate]:
         yield running
 
 
+def demo_keys(gate: RunningGate) -> Keys:
+    return asyncio.run(create_demo_keys(LocalKeyAdmin(gate.local.core, SystemClock())))
+
+
 def test_every_demo_row_behaves_as_documented(gate: RunningGate, worker: RunningWorker) -> None:
-    keys = create_demo_keys(gate.local.core)
+    keys = demo_keys(gate)
     env = ScenarioEnv(gate.url, MODEL, OTHER_MODEL, keys, worker.run_count)
     rows = run_scenarios(env)
     env.http.close()
@@ -55,7 +61,7 @@ def test_every_demo_row_behaves_as_documented(gate: RunningGate, worker: Running
 
 
 def test_async_client_calls_through_the_gate(gate: RunningGate, worker: RunningWorker) -> None:
-    keys = create_demo_keys(gate.local.core)
+    keys = demo_keys(gate)
     before = worker.run_count()
 
     async def main() -> list[str]:
@@ -73,7 +79,7 @@ def test_async_client_calls_through_the_gate(gate: RunningGate, worker: RunningW
 def test_worker_failure_is_scrubbed_and_replayed_not_rerun(
     gate: RunningGate, worker: RunningWorker
 ) -> None:
-    keys = create_demo_keys(gate.local.core)
+    keys = demo_keys(gate)
     before = worker.run_count()
     with Client(gate.url, *keys.main, max_retries=3) as client:
         for _ in range(2):
@@ -93,11 +99,11 @@ def test_concurrency_cap_is_exact_under_parallel_load(
     gate: RunningGate, worker: RunningWorker
 ) -> None:
     secret = credentials.new_secret()
-    record = gate.local.core.create_key(
+    record = asyncio.run(gate.local.core.create_key(
         key_id=credentials.new_key_id(), alg=algorithms.HMAC_SHA256, key_material=secret,
         scopes=(MODEL,), limits=KeyLimits(rate_per_minute=6000, burst=100, max_concurrency=2),
         expires_at=None, now=time.time(),
-    )
+    ))
     before = worker.run_count()
 
     async def one(client: AsyncClient, i: int) -> str:
@@ -119,7 +125,7 @@ def test_concurrency_cap_is_exact_under_parallel_load(
 
 
 def test_audit_events_are_written_without_secrets(gate: RunningGate, worker: RunningWorker) -> None:
-    keys = create_demo_keys(gate.local.core)
+    keys = demo_keys(gate)
     with Client(gate.url, *keys.main) as client:
         client.infer(MODEL, {"prompt": "Audit me. Quietly."})
     text = gate.state.audit_log.read_text(encoding="utf-8")

@@ -47,10 +47,10 @@ class GateHarness:
     def new_key(self, limits: KeyLimits | None = None, scopes: tuple[str, ...] = (MODEL,)
                 ) -> tuple[str, str]:
         secret = credentials.new_secret()
-        record = self.local.core.create_key(
+        record = self.loop.run_until_complete(self.local.core.create_key(
             key_id=credentials.new_key_id(), alg=algorithms.HMAC_SHA256, key_material=secret,
             scopes=scopes, limits=limits or KeyLimits(), expires_at=None, now=time.time(),
-        )
+        ))
         return record.key_id, credentials.format_secret(secret)
 
 
@@ -64,10 +64,10 @@ def harness(tmp_path: Path) -> Iterator[GateHarness]:
     state = StateDir(tmp_path / "state")
     local = LocalGate.build(document, state, {})
     secret = credentials.new_secret()
-    record = local.core.create_key(
+    record = loop.run_until_complete(local.core.create_key(
         key_id=credentials.new_key_id(), alg=algorithms.HMAC_SHA256, key_material=secret,
         scopes=(MODEL,), limits=KeyLimits(), expires_at=None, now=time.time(),
-    )
+    ))
     yield GateHarness(local, state, record.key_id, credentials.format_secret(secret), loop)
     loop.run_until_complete(local.aclose())
     loop.close()

@@ -283,6 +283,8 @@ EXPECTED_CLASS: dict[str, type[APIError]] = {
     "idempotency_key_reused": Conflict,
     "idempotency_key_invalid": APIError,
     "guard_unavailable": GateUnavailable,
+    "key_not_found": NotFound,
+    "admin_request_invalid": APIError,
 }
 
 

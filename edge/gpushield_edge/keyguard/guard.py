@@ -13,9 +13,10 @@ library writes its strategies against storage primitives.
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gpushield_wire import algorithms
@@ -43,6 +44,9 @@ _KEY_FROM = "keys k LEFT JOIN buckets b ON b.key_id = k.key_id"
 # Expired nonces and leases are swept every this many admissions (amortised, off most
 # requests); expired rows are ignored by every check in between, so sweeping is only tidying.
 SWEEP_EVERY = 256
+# Opened secrets kept in memory (one per key; a Durable Object holds exactly one).
+OPENED_CACHE_SIZE = 4096
+ADMIN_NONCE_OWNER = "gpushield-admin"
 
 
 class KeyGuardError(Exception):
@@ -77,6 +81,8 @@ class KeyGuardCore:
     storage: SqlStorage
     crypto: Crypto
     _admissions: int = 0
+    # key id → (sealed secret, opened secret); see `_key_material`.
+    _opened: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)
 
     def migrate(self) -> None:
         def work() -> None:
@@ -87,34 +93,75 @@ class KeyGuardCore:
 
     # -- the hot path ------------------------------------------------------------------------
 
-    def admit(self, request: AdmitRequest) -> AdmitResult:
-        return self.storage.atomic(lambda: self._admit(request))
+    async def admit(self, request: AdmitRequest) -> AdmitResult:
+        """Authenticate (read-only, may await WebCrypto), then decide (one transaction).
 
-    def _admit(self, request: AdmitRequest) -> AdmitResult:
+        The decision re-reads the key and insists on the version the signature was checked
+        against, so a key rotated or revoked in between is never admitted on the old check.
+        """
+        for _ in range(2):
+            verdict = await self._authenticate(request)
+            if isinstance(verdict, AdmitResult):
+                return verdict
+            result = self.storage.atomic(functools.partial(self._decide, request, verdict))
+            if result is not None:
+                return result
+        return AdmitResult("refused", code="guard_unavailable")
+
+    async def _authenticate(self, request: AdmitRequest) -> AdmitResult | int:
+        """The signature under the key's secret: the secret never leaves the guard.
+        Returns the key version it verified against, or the refusal."""
+        rows = self.storage.query(
+            "SELECT alg, sealed_secret, version FROM keys WHERE key_id = ?", (request.key_id,)
+        )
+        if not rows:
+            return AdmitResult("refused", code="key_unknown")
+        alg, sealed, version = rows[0]
+        if alg != request.alg:
+            return AdmitResult("refused", code="signature_alg_unsupported")
+        try:
+            key_material = await self._key_material(request.key_id, bytes(sealed))
+        except ValueError:
+            return AdmitResult("refused", code="guard_unavailable")
+        if request.alg == algorithms.ED25519:
+            valid = (len(key_material) == 32 and len(request.signature) == 64
+                     and await self.crypto.ed25519_verify(
+                         key_material, request.signature_base, request.signature))
+        else:
+            valid = algorithms.verify(
+                request.alg, key_material, request.signature_base, request.signature)
+        if not valid:
+            return AdmitResult("refused", code="signature_invalid")
+        return int(version)
+
+    async def _key_material(self, key_id: str, sealed: bytes) -> bytes:
+        """Opens a sealed secret once per process (or Durable Object instance). The sealed
+        bytes are the cache key, so a rotated secret is never served from the cache."""
+        cached = self._opened.get(key_id)
+        if cached is not None and cached[0] == sealed:
+            return cached[1]
+        material = await self.crypto.open(sealed, key_id.encode())
+        if len(self._opened) >= OPENED_CACHE_SIZE:
+            self._opened.pop(next(iter(self._opened)))
+        self._opened[key_id] = (sealed, material)
+        return material
+
+    def _decide(self, request: AdmitRequest, verified_version: int) -> AdmitResult | None:
+        """Everything that needs the key's state, in one transaction; writes only on admit.
+        None means the key changed since the signature was checked: authenticate again."""
         query = self.storage.query
         now = request.now
         rows = query(
-            "SELECT alg, sealed_secret, scopes, status, version, rate_per_minute, burst, "
+            "SELECT scopes, status, version, rate_per_minute, burst, "
             "max_concurrency, max_call_gpu_ms, expires_at FROM keys WHERE key_id = ?",
             (request.key_id,),
         )
         if not rows:
             return AdmitResult("refused", code="key_unknown")
-        (alg, sealed, scopes, status, version, rate, burst, max_concurrency,
+        (scopes, status, version, rate, burst, max_concurrency,
          max_call_gpu_ms, expires_at) = rows[0]
-
-        # 1. Who is asking: the signature, verified here so the secret never leaves the guard.
-        if alg != request.alg:
-            return AdmitResult("refused", code="signature_alg_unsupported")
-        try:
-            key_material = self.crypto.open(bytes(sealed), request.key_id.encode())
-        except ValueError:
-            return AdmitResult("refused", code="guard_unavailable")
-        if not algorithms.verify(
-            request.alg, key_material, request.signature_base, request.signature,
-            crypto=_VerifyOnly(self.crypto),
-        ):
-            return AdmitResult("refused", code="signature_invalid")
+        if int(version) != verified_version:
+            return None
 
         # 2. Is the key usable, and for this model.
         if status == "quarantined":
@@ -256,7 +303,7 @@ class KeyGuardCore:
 
     # -- administration ----------------------------------------------------------------------
 
-    def create_key(
+    async def create_key(
         self,
         *,
         key_id: str,
@@ -268,7 +315,7 @@ class KeyGuardCore:
         now: float,
         label: str = "",
     ) -> KeyRecord:
-        sealed = self.crypto.seal(key_material, key_id.encode())
+        sealed = await self.crypto.seal(key_material, key_id.encode())
 
         def work() -> None:
             if self.storage.query("SELECT 1 FROM keys WHERE key_id = ?", (key_id,)):
@@ -311,21 +358,25 @@ class KeyGuardCore:
         self.storage.atomic(work)
         return self.get_key(key_id)
 
+    def remember_admin_nonce(self, nonce: str, expires_at: float, now: float) -> bool:
+        """Admin requests' nonces share the nonce table under a key id no API key can have."""
+
+        def work() -> bool:
+            if self.storage.query(
+                "SELECT 1 FROM nonces WHERE key_id = ? AND nonce = ? AND expires_at >= ?",
+                (ADMIN_NONCE_OWNER, nonce, now),
+            ):
+                return False
+            self.storage.query(
+                "INSERT OR REPLACE INTO nonces (key_id, nonce, expires_at) VALUES (?, ?, ?)",
+                (ADMIN_NONCE_OWNER, nonce, expires_at),
+            )
+            return True
+
+        return self.storage.atomic(work)
+
     def in_flight(self, key_id: str, now: float) -> int:
         (count,) = self.storage.query(
             "SELECT COUNT(*) FROM leases WHERE key_id = ? AND expires_at > ?", (key_id, now)
         )[0]
         return int(count)
-
-
-@dataclass(frozen=True, slots=True)
-class _VerifyOnly:
-    """Adapts the gate's Crypto port to the contract's CryptoPort: the guard only verifies."""
-
-    crypto: Crypto
-
-    def ed25519_sign(self, private_key: bytes, data: bytes) -> bytes:
-        raise NotImplementedError("the gate never signs with a client's key")
-
-    def ed25519_verify(self, public_key: bytes, data: bytes, signature: bytes) -> bool:
-        return self.crypto.ed25519_verify(public_key, data, signature)

@@ -14,6 +14,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from gpushield_wire import credentials
+
+from ..admin.api import AdminAccess
+from ..admin.service import LocalKeyAdmin
 from ..backends.base import Backend
 from ..backends.runpod import RunPodBackend
 from ..config import GateConfig, parse_config
@@ -53,6 +57,10 @@ def load_config_document(path: Path | None) -> dict[str, Any]:
     return merged
 
 
+# The admin API's credential (gss_… text); the API is off when it is unset.
+ADMIN_SECRET_ENV = "GPUSHIELD_ADMIN_SECRET"  # noqa: S105 - a variable name
+
+
 def open_key_guard(state: StateDir, environ: Mapping[str, str] = os.environ) -> KeyGuardCore:
     state.ensure()
     crypto = LocalCrypto(state.key_encryption_key(environ))
@@ -86,18 +94,25 @@ class LocalGate:
         http_upstream = HttpxUpstream()
         audit = JsonLinesAuditSink(state.audit_log)
         background = TaskBackground()
+        clock = SystemClock()
+        admin_secret = environ.get(ADMIN_SECRET_ENV)
+        admin = AdminAccess(
+            LocalKeyAdmin(core, clock),
+            credentials.parse_secret(admin_secret) if admin_secret else None,
+        )
         backends: dict[str, Backend] = {
             name: RunPodBackend(model.backend) for name, model in config.models.items()
         }
         services = Services(
             config=config,
-            clock=SystemClock(),
+            clock=clock,
             crypto=core.crypto,
             upstream=upstream or http_upstream,
             guard=InProcessKeyGuard(core),
             audit=audit,
             background=background,
             backends=backends,
+            admin=admin,
         )
         return cls(Gate(services), core, http_upstream, audit, background)
 

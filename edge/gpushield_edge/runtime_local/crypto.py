@@ -13,6 +13,8 @@ from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from gpushield_wire.digest import SUPPORTED_ALGORITHMS
+
 _NONCE_BYTES = 12
 
 
@@ -25,21 +27,21 @@ class LocalCrypto:
     def __repr__(self) -> str:
         return "LocalCrypto(kek=<hidden>)"
 
-    def sha256(self, data: bytes) -> bytes:
-        return hashlib.sha256(data).digest()
+    async def digest(self, algorithm: str, data: bytes) -> bytes:
+        return hashlib.new(SUPPORTED_ALGORITHMS[algorithm], data).digest()
 
-    def ed25519_verify(self, public_key: bytes, data: bytes, signature: bytes) -> bool:
+    async def ed25519_verify(self, public_key: bytes, data: bytes, signature: bytes) -> bool:
         try:
             Ed25519PublicKey.from_public_bytes(public_key).verify(signature, data)
         except (InvalidSignature, ValueError):
             return False
         return True
 
-    def seal(self, plaintext: bytes, associated_data: bytes) -> bytes:
+    async def seal(self, plaintext: bytes, associated_data: bytes) -> bytes:
         nonce = os.urandom(_NONCE_BYTES)
         return nonce + self._aead.encrypt(nonce, plaintext, associated_data)
 
-    def open(self, sealed: bytes, associated_data: bytes) -> bytes:
+    async def open(self, sealed: bytes, associated_data: bytes) -> bytes:
         try:
             return self._aead.decrypt(sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:], associated_data)
         except InvalidTag:

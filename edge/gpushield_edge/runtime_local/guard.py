@@ -13,7 +13,7 @@ class InProcessKeyGuard:
         self.core = core
 
     async def admit(self, request: AdmitRequest) -> AdmitResult:
-        return self.core.admit(request)
+        return await self.core.admit(request)
 
     async def complete(
         self,

@@ -14,6 +14,7 @@ from gpushield_wire import digest, signing, structured_fields
 from gpushield_wire.errors import ProblemError
 
 from ..context import RequestContext, Services
+from ..ports import Crypto
 
 _MAX_IDEMPOTENCY_KEY = 255
 
@@ -34,6 +35,17 @@ def _idempotency_key(header: str | None) -> str | None:
     return value
 
 
+async def verify_body_digest(value: str | None, body: bytes, crypto: Crypto) -> None:
+    """RFC 9530 check with the runtime's hashing (WebCrypto for large bodies at the edge):
+    the digests are computed first, asynchronously, then compared in constant time."""
+    if value is None:
+        raise ProblemError("digest_missing")
+    present = digest.parse_content_digest(value)
+    computed = {name: await crypto.digest(name, body)
+                for name in digest.SUPPORTED_ALGORITHMS if name in present}
+    digest.verify_content_digest(value, body, hasher=lambda name, _body: computed[name])
+
+
 async def run(ctx: RequestContext, services: Services) -> None:
     request = ctx.request
     config = services.config
@@ -50,7 +62,7 @@ async def run(ctx: RequestContext, services: Services) -> None:
         skew_s=config.clock_skew_s,
     )
     if has_body:
-        digest.verify_content_digest(headers.get("content-digest"), request.body)
+        await verify_body_digest(headers.get("content-digest"), request.body, services.crypto)
     parts = signing.RequestParts(
         method=request.method,
         authority=config.public_authority or request.authority,

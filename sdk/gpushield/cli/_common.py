@@ -35,11 +35,12 @@ def one_line_errors(function: F) -> F:
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from gpushield_edge.admin.service import KeyAdminError
         from gpushield_edge.keyguard.guard import KeyGuardError
 
         try:
             return function(*args, **kwargs)
-        except (KeyGuardError, ValueError, OSError) as error:
+        except (KeyGuardError, KeyAdminError, ValueError, OSError) as error:
             raise fail(str(error)) from None
 
     return wrapper  # type: ignore[return-value]

@@ -8,6 +8,7 @@ of how many jobs it ran for each row.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import tempfile
@@ -22,10 +23,10 @@ from rich.table import Table
 from gpushield.devtools.gate_server import serve_gate
 from gpushield.devtools.runpod_worker import start_runpod_worker
 from gpushield.devtools.scenarios import Keys, Row, ScenarioEnv, run_scenarios
+from gpushield_edge.admin.service import KeyAdmin, LocalKeyAdmin, NewKey
 from gpushield_edge.keyguard import KeyLimits
-from gpushield_edge.keyguard.guard import KeyGuardCore
 from gpushield_edge.runtime_local.app import load_config_document
-from gpushield_wire import algorithms, credentials
+from gpushield_edge.runtime_local.clock import SystemClock
 
 from ._common import console, one_line_errors
 
@@ -44,24 +45,21 @@ def demo_config(worker_url: str) -> dict[str, object]:
     return document
 
 
-def _new_key(core: KeyGuardCore, label: str, limits: KeyLimits) -> tuple[str, str]:
-    secret = credentials.new_secret()
-    record = core.create_key(
-        key_id=credentials.new_key_id(), alg=algorithms.HMAC_SHA256, key_material=secret,
-        scopes=(MODEL,), limits=limits, expires_at=time.time() + 3600, now=time.time(),
-        label=label,
-    )
-    return record.key_id, credentials.format_secret(secret)
+async def _new_key(admin: KeyAdmin, label: str, limits: KeyLimits) -> tuple[str, str]:
+    created = await admin.create(
+        NewKey(scopes=(MODEL,), limits=limits, expires_at=time.time() + 3600, label=label))
+    return created.record.key_id, created.secret
 
 
-def create_demo_keys(core: KeyGuardCore) -> Keys:
+async def create_demo_keys(admin: KeyAdmin) -> Keys:
+    """The demo's keys, made through the admin interface: a local store or a remote gate."""
     roomy = KeyLimits(rate_per_minute=600, burst=50, max_concurrency=4, max_call_gpu_ms=30_000)
-    main = _new_key(core, "demo app", roomy)
-    revoked = _new_key(core, "leaked laptop", roomy)
-    core.set_status(revoked[0], "revoked")
+    main = await _new_key(admin, "demo app", roomy)
+    revoked = await _new_key(admin, "leaked laptop", roomy)
+    await admin.set_status(revoked[0], "revoked")
     tight = KeyLimits(rate_per_minute=1, burst=RATE_BURST, max_concurrency=4,
                       max_call_gpu_ms=30_000)
-    rate_limited = _new_key(core, "batch script", tight)
+    rate_limited = await _new_key(admin, "batch script", tight)
     return Keys(main=main, revoked=revoked, rate_limited=rate_limited, rate_burst=RATE_BURST)
 
 
@@ -93,8 +91,9 @@ def run(
         console.print(f"RunPod worker ready at {worker.url} ({worker.startup_s:.1f} s)")
         gate = stack.enter_context(serve_gate(demo_config(worker.url), root / "gate"))
         console.print(f"gate listening at {gate.url} (state in {root / 'gate'})")
-        env = ScenarioEnv(gate.url, MODEL, OTHER_MODEL, create_demo_keys(gate.local.core),
-                          worker.run_count)
+        admin = LocalKeyAdmin(gate.local.core, SystemClock())
+        keys = asyncio.run(create_demo_keys(admin))
+        env = ScenarioEnv(gate.url, MODEL, OTHER_MODEL, keys, worker.run_count)
         stack.callback(env.http.close)
         with Live(_table(rows), console=console, refresh_per_second=8) as live:
 

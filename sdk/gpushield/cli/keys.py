@@ -1,4 +1,9 @@
-"""`gpushield keys …`: create, list, show and revoke API keys in the local gate's store.
+"""`gpushield keys …`: create, list, show, revoke and restore API keys.
+
+By default the commands work on the local gate's store (`.gpushield/`). With `--gate URL`
+(or GPUSHIELD_GATE_URL) they go to a running gate's signed admin API instead — a deployed
+Worker or another machine's `gpushield dev` — using the admin credential in
+GPUSHIELD_ADMIN_SECRET. Both paths go through the same `KeyAdmin` interface.
 
 A new key's secret is printed exactly once; the store keeps it sealed under the gate's
 key-encryption key (HMAC verification needs the secret itself, so a hash would not do).
@@ -6,23 +11,56 @@ key-encryption key (HMAC verification needs the secret itself, so a hash would n
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import re
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import typer
 from rich.table import Table
 
+from gpushield_edge.admin.service import KeyAdmin, KeyAdminError, LocalKeyAdmin, NewKey
 from gpushield_edge.keyguard import KeyLimits, KeyRecord
-from gpushield_edge.runtime_local.app import open_key_guard
+from gpushield_edge.keyguard.records import KeyStatus
+from gpushield_edge.runtime_local.app import ADMIN_SECRET_ENV, open_key_guard
+from gpushield_edge.runtime_local.clock import SystemClock
 from gpushield_edge.runtime_local.state import StateDir
-from gpushield_wire import algorithms, credentials
 
 from ._common import STATE_DIR_OPTION, console, fail, one_line_errors
 
-app = typer.Typer(no_args_is_help=True, help="Create, list, show and revoke API keys.")
+app = typer.Typer(no_args_is_help=True,
+                  help="Create, list, show, revoke and restore API keys (local or remote gate).")
+
+T = TypeVar("T")
+
+GATE_OPTION = typer.Option(
+    None, "--gate", envvar="GPUSHIELD_GATE_URL",
+    help="Manage the keys of the gate at this URL (its admin API) instead of the local store.",
+)
+
+
+def run_admin(
+    state_dir: Path, gate: str | None, work: Callable[[KeyAdmin], Awaitable[T]]
+) -> T:
+    """Runs `work` against the local store or, with --gate, the remote admin API."""
+
+    async def main() -> T:
+        if gate is None:
+            return await work(LocalKeyAdmin(open_key_guard(StateDir(state_dir)), SystemClock()))
+        secret = os.environ.get(ADMIN_SECRET_ENV)
+        if not secret:
+            raise KeyAdminError(f"--gate needs the admin credential in {ADMIN_SECRET_ENV}")
+        from ..admin import AdminClient
+
+        async with AdminClient(gate, secret) as client:
+            return await work(client)
+
+    return asyncio.run(main())
 
 _DURATION = re.compile(r"(\d+)([smhd])")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -82,42 +120,45 @@ def create(
     label: str = typer.Option("", help="A note for humans (who holds this key)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (for scripts)."),
     state_dir: Path = STATE_DIR_OPTION,
+    gate: str | None = GATE_OPTION,
 ) -> None:
     """Create a key. Its secret is shown once: store it now."""
     if not model:
         raise fail("name at least one --model (or --model '*' for every model)")
     if rate <= 0 or burst < 1 or concurrency < 1 or max_call_seconds <= 0:
         raise fail("rate, burst, concurrency and max-call-seconds must be positive")
-    now = time.time()
-    expires_at = None if expires_in == "never" else now + parse_duration(expires_in)
-    secret = credentials.new_secret()
-    core = open_key_guard(StateDir(state_dir))
-    record = core.create_key(
-        key_id=credentials.new_key_id(),
-        alg=algorithms.HMAC_SHA256,
-        key_material=secret,
+    expires_at = None if expires_in == "never" else time.time() + parse_duration(expires_in)
+    spec = NewKey(
         scopes=tuple(model),
         limits=KeyLimits(rate_per_minute=rate, burst=burst, max_concurrency=concurrency,
                          max_call_gpu_ms=int(max_call_seconds * 1000)),
         expires_at=expires_at,
-        now=now,
         label=label,
     )
-    secret_text = credentials.format_secret(secret)
+    created = run_admin(state_dir, gate, lambda admin: admin.create(spec))
+    record = created.record
     if as_json:
-        print(json.dumps({**record.to_dict(), "secret": secret_text}))
+        print(json.dumps({**record.to_dict(), "secret": created.secret}))
         return
     console.print(_table([record]))
     console.print("\n[bold]Secret (shown once, store it now):[/]")
     console.print(f"  export GPUSHIELD_KEY_ID={record.key_id}", highlight=False)
-    console.print(f"  export GPUSHIELD_SECRET={secret_text}", highlight=False)
+    console.print(f"  export GPUSHIELD_SECRET={created.secret}", highlight=False)
 
 
 @app.command("list")
 @one_line_errors
-def list_keys(state_dir: Path = STATE_DIR_OPTION) -> None:
+def list_keys(
+    as_json: bool = typer.Option(False, "--json"),
+    state_dir: Path = STATE_DIR_OPTION,
+    gate: str | None = GATE_OPTION,
+) -> None:
     """List keys with their status, scopes and limits (never secrets)."""
-    console.print(_table(open_key_guard(StateDir(state_dir)).list_keys()))
+    records = run_admin(state_dir, gate, lambda admin: admin.list())
+    if as_json:
+        print(json.dumps([record.to_dict() for record in records]))
+        return
+    console.print(_table(records))
 
 
 @app.command()
@@ -126,19 +167,35 @@ def show(
     key_id: str,
     as_json: bool = typer.Option(False, "--json"),
     state_dir: Path = STATE_DIR_OPTION,
+    gate: str | None = GATE_OPTION,
 ) -> None:
     """Show one key (never its secret)."""
-    core = open_key_guard(StateDir(state_dir))
-    record = core.get_key(key_id)
+    view = run_admin(state_dir, gate, lambda admin: admin.get(key_id))
     if as_json:
-        print(json.dumps({**record.to_dict(), "in_flight": core.in_flight(key_id, time.time())}))
+        print(json.dumps({**view.record.to_dict(), "in_flight": view.in_flight}))
         return
-    console.print(_table([record]))
+    console.print(_table([view.record]))
+
+
+def _set_status(key_id: str, status: KeyStatus, state_dir: Path, gate: str | None) -> KeyRecord:
+    return run_admin(state_dir, gate, lambda admin: admin.set_status(key_id, status))
 
 
 @app.command()
 @one_line_errors
-def revoke(key_id: str, state_dir: Path = STATE_DIR_OPTION) -> None:
+def revoke(
+    key_id: str, state_dir: Path = STATE_DIR_OPTION, gate: str | None = GATE_OPTION
+) -> None:
     """Revoke a key: its very next request is refused."""
-    record = open_key_guard(StateDir(state_dir)).set_status(key_id, "revoked")
+    record = _set_status(key_id, "revoked", state_dir, gate)
     console.print(f"revoked {record.key_id} (version {record.version})")
+
+
+@app.command()
+@one_line_errors
+def restore(
+    key_id: str, state_dir: Path = STATE_DIR_OPTION, gate: str | None = GATE_OPTION
+) -> None:
+    """Make a revoked or quarantined key active again."""
+    record = _set_status(key_id, "active", state_dir, gate)
+    console.print(f"restored {record.key_id} (version {record.version})")

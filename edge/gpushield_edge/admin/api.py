@@ -1,0 +1,133 @@
+"""The admin API: key management over HTTP, for the CLI pointed at a deployed gate.
+
+    GET  /admin/keys                 list keys (never secrets)
+    POST /admin/keys                 create a key; the answer carries its secret, once
+    GET  /admin/keys/{id}            one key and its requests in flight
+    POST /admin/keys/{id}/status     {"status": "active" | "revoked" | "quarantined"}
+
+Requests are signed exactly like inference calls (RFC 9421, gpushield's profile) but with the
+admin credential — key id `gpushield-admin` and a secret the gate reads from its environment
+(`GPUSHIELD_ADMIN_SECRET`; `wrangler secret put` at the edge). Nonces are remembered by the
+key store, so a captured admin request cannot be replayed. Without the secret the API is off.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from gpushield_wire import algorithms, signing
+from gpushield_wire.errors import ProblemError
+from gpushield_wire.jsonbody import parse_json_body
+
+from ..context import RequestContext, Services
+from ..http import GateResponse
+from ..stages.authenticate import verify_body_digest
+from .service import STATUSES, KeyAdmin, KeyAdminError, NewKey
+
+ADMIN_KEY_ID = "gpushield-admin"
+PREFIX = "/admin/keys"
+_MAX_BODY = 16 * 1024
+_KEY_ROUTE = re.compile(r"/admin/keys/([A-Za-z0-9_-]{1,64})(/status)?")
+
+
+@dataclass(frozen=True, slots=True)
+class AdminAccess:
+    admin: KeyAdmin
+    # None turns the API off: every admin route answers admin_disabled.
+    secret: bytes | None
+
+
+async def _authenticate(ctx: RequestContext, services: Services, access: AdminAccess) -> None:
+    request = ctx.request
+    if access.secret is None:
+        raise ProblemError("admin_disabled")
+    if request.header_bytes > services.config.max_header_bytes:
+        raise ProblemError("headers_too_large", limit=services.config.max_header_bytes)
+    if request.body_truncated or len(request.body) > _MAX_BODY:
+        raise ProblemError("body_too_large", limit=_MAX_BODY)
+    headers = request.headers
+    parsed = signing.parse_signature(headers.get("signature-input"), headers.get("signature"))
+    signing.check_profile(
+        parsed, now=ctx.now, has_body=bool(request.body), has_idempotency_key=False,
+        max_window_s=services.config.max_signature_window_s, skew_s=services.config.clock_skew_s,
+    )
+    if request.body:
+        await verify_body_digest(headers.get("content-digest"), request.body, services.crypto)
+    if parsed.keyid != ADMIN_KEY_ID:
+        raise ProblemError("key_unknown")
+    if parsed.alg != algorithms.HMAC_SHA256:
+        raise ProblemError("signature_alg_unsupported")
+    parts = signing.RequestParts(
+        method=request.method, authority=services.config.public_authority or request.authority,
+        path=request.path, query=request.query, headers=headers,
+    )
+    try:
+        base = signing.request_signature_base(parts, parsed)
+    except ValueError:
+        raise ProblemError("signature_malformed") from None
+    expected = hmac.new(access.secret, base, "sha256").digest()
+    if not hmac.compare_digest(expected, parsed.signature):
+        raise ProblemError("signature_invalid")
+    ctx.signature = parsed
+    expires_at = float(parsed.expires or 0) + services.config.clock_skew_s
+    if not await access.admin.remember_nonce(str(parsed.nonce), expires_at, ctx.now):
+        raise ProblemError("signature_replayed")
+
+
+def _body(ctx: RequestContext) -> Any:
+    media_type = ctx.request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise ProblemError("unsupported_media_type")
+    return parse_json_body(ctx.request.body, max_depth=4, max_values=256)
+
+
+async def handle(ctx: RequestContext, services: Services, access: AdminAccess) -> GateResponse:
+    ctx.stage = "admin_authenticate"
+    await _authenticate(ctx, services, access)
+    ctx.stage = "admin"
+    method = ctx.request.method
+    path = ctx.request.path
+    admin = access.admin
+    try:
+        if path == PREFIX:
+            if method == "GET":
+                ctx.admin_action = "list"
+                return GateResponse.json(200, {"keys": [r.to_dict() for r in await admin.list()]})
+            if method == "POST":
+                ctx.admin_action = "create"
+                created = await admin.create(NewKey.from_dict(_body(ctx)))
+                ctx.admin_target = created.record.key_id
+                return GateResponse.json(
+                    201, {"key": created.record.to_dict(), "secret": created.secret},
+                    [("cache-control", "no-store")],
+                )
+            raise ProblemError("method_not_allowed")
+        match = _KEY_ROUTE.fullmatch(path)
+        if match is None:
+            raise ProblemError("not_found")
+        key_id, status_route = match.group(1), match.group(2)
+        ctx.admin_target = key_id
+        if status_route is None:
+            if method != "GET":
+                raise ProblemError("method_not_allowed")
+            ctx.admin_action = "show"
+            view = await admin.get(key_id)
+            return GateResponse.json(200, {"key": view.record.to_dict(),
+                                           "in_flight": view.in_flight})
+        if method != "POST":
+            raise ProblemError("method_not_allowed")
+        document = _body(ctx)
+        status = document.get("status") if isinstance(document, dict) else None
+        if status not in STATUSES:
+            raise ProblemError("admin_request_invalid",
+                               "status must be one of: " + ", ".join(STATUSES))
+        ctx.admin_action = f"status:{status}"
+        record = await admin.set_status(key_id, status)
+        return GateResponse.json(200, {"key": record.to_dict()})
+    except KeyAdminError as error:
+        if error.missing:
+            raise ProblemError("key_not_found") from None
+        raise ProblemError("admin_request_invalid", str(error)) from None

@@ -1,0 +1,175 @@
+"""The `KeyAdmin` port and its in-process implementation.
+
+The CLI, the demo and the gate's admin API all manage keys through this one interface, so
+"create a key" means the same thing locally (a row in `.gpushield/keys.db`) and at the edge
+(a new Durable Object): the secret is generated beside the guard that will keep it, returned
+exactly once, and never readable afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from gpushield_wire import algorithms, credentials
+
+from ..keyguard.guard import KeyGuardCore, KeyGuardError
+from ..keyguard.records import KeyLimits, KeyRecord, KeyStatus
+from ..ports import Clock
+
+STATUSES: tuple[KeyStatus, ...] = ("active", "revoked", "quarantined")
+
+
+class KeyAdminError(Exception):
+    """An admin request that cannot be carried out (unknown key, bad field); the message is
+    safe to show: it never contains a secret."""
+
+    def __init__(self, message: str, *, missing: bool = False) -> None:
+        super().__init__(message)
+        # True when the key does not exist (404), False for an invalid request (400).
+        self.missing = missing
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    scopes: tuple[str, ...]
+    limits: KeyLimits = field(default_factory=KeyLimits)
+    expires_at: float | None = None
+    label: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scopes": list(self.scopes),
+            "limits": {
+                "rate_per_minute": self.limits.rate_per_minute,
+                "burst": self.limits.burst,
+                "max_concurrency": self.limits.max_concurrency,
+                "max_call_gpu_ms": self.limits.max_call_gpu_ms,
+            },
+            "expires_at": self.expires_at,
+            "label": self.label,
+        }
+
+    @classmethod
+    def from_dict(cls, document: Any) -> NewKey:
+        """Validates an admin API body; every problem is a KeyAdminError naming the field."""
+        if not isinstance(document, dict):
+            raise KeyAdminError("body must be a JSON object")
+        unknown = set(document) - {"scopes", "limits", "expires_at", "label"}
+        if unknown:
+            raise KeyAdminError(f"unknown fields: {', '.join(sorted(unknown))}")
+        scopes = document.get("scopes")
+        if (not isinstance(scopes, list) or not scopes or len(scopes) > 64
+                or not all(isinstance(s, str) and 0 < len(s) <= 128 for s in scopes)):
+            raise KeyAdminError("scopes must be a non-empty list of model names (or '*')")
+        limits_doc = document.get("limits", {})
+        if not isinstance(limits_doc, dict):
+            raise KeyAdminError("limits must be an object")
+        defaults = KeyLimits()
+        try:
+            limits = KeyLimits(
+                rate_per_minute=float(limits_doc.get("rate_per_minute", defaults.rate_per_minute)),
+                burst=int(limits_doc.get("burst", defaults.burst)),
+                max_concurrency=int(limits_doc.get("max_concurrency", defaults.max_concurrency)),
+                max_call_gpu_ms=int(limits_doc.get("max_call_gpu_ms", defaults.max_call_gpu_ms)),
+            )
+        except (TypeError, ValueError, OverflowError):
+            raise KeyAdminError("limits must be numbers") from None
+        if (not 0 < limits.rate_per_minute <= 1e6 or not 1 <= limits.burst <= 1_000_000
+                or not 1 <= limits.max_concurrency <= 10_000
+                or not 1 <= limits.max_call_gpu_ms <= 86_400_000):
+            raise KeyAdminError("limits are out of range")
+        expires_at = document.get("expires_at")
+        if expires_at is not None and (
+                isinstance(expires_at, bool) or not isinstance(expires_at, (int, float))):
+            raise KeyAdminError("expires_at must be a Unix time or null")
+        label = document.get("label", "")
+        if not isinstance(label, str) or len(label) > 200:
+            raise KeyAdminError("label must be a string of at most 200 characters")
+        return cls(tuple(scopes), limits, None if expires_at is None else float(expires_at),
+                   label)
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedKey:
+    record: KeyRecord
+    # The formatted secret (gss_…): shown to the operator once, stored nowhere in clear.
+    secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyView:
+    record: KeyRecord
+    in_flight: int
+
+
+class KeyAdmin(Protocol):
+    async def create(self, spec: NewKey) -> CreatedKey: ...
+
+    async def list(self) -> list[KeyRecord]: ...
+
+    async def get(self, key_id: str) -> KeyView: ...
+
+    async def set_status(self, key_id: str, status: KeyStatus) -> KeyRecord: ...
+
+    async def remember_nonce(self, nonce: str, expires_at: float, now: float) -> bool:
+        """Records an admin request's nonce; False if it was already used (a replay)."""
+
+
+def record_from_dict(document: dict[str, Any]) -> KeyRecord:
+    """Inverse of `KeyRecord.to_dict` (admin API answers, Durable Object RPC results)."""
+    return KeyRecord(
+        key_id=str(document["key_id"]),
+        alg=str(document["alg"]),
+        scopes=tuple(document["scopes"]),
+        status=document["status"],
+        version=int(document["version"]),
+        limits=KeyLimits(**document["limits"]),
+        expires_at=document.get("expires_at"),
+        created_at=float(document["created_at"]),
+        label=str(document.get("label", "")),
+        last_used_at=document.get("last_used_at"),
+        admitted_count=int(document.get("admitted_count", 0)),
+    )
+
+
+async def create_in(core: KeyGuardCore, spec: NewKey, now: float) -> CreatedKey:
+    """Generates the key next to the guard that keeps it (one `KeyGuardCore`)."""
+    secret = credentials.new_secret()
+    record = await core.create_key(
+        key_id=credentials.new_key_id(), alg=algorithms.HMAC_SHA256, key_material=secret,
+        scopes=spec.scopes, limits=spec.limits, expires_at=spec.expires_at, now=now,
+        label=spec.label,
+    )
+    return CreatedKey(record, credentials.format_secret(secret))
+
+
+class LocalKeyAdmin:
+    """Keys in one local guard database (the `gpushield dev` gate and the CLI)."""
+
+    def __init__(self, core: KeyGuardCore, clock: Clock) -> None:
+        self.core = core
+        self.clock = clock
+
+    async def create(self, spec: NewKey) -> CreatedKey:
+        return await create_in(self.core, spec, self.clock.now())
+
+    async def list(self) -> list[KeyRecord]:
+        return self.core.list_keys()
+
+    async def get(self, key_id: str) -> KeyView:
+        record = self._known(key_id)
+        return KeyView(record, self.core.in_flight(key_id, self.clock.now()))
+
+    async def set_status(self, key_id: str, status: KeyStatus) -> KeyRecord:
+        self._known(key_id)
+        return self.core.set_status(key_id, status)
+
+    async def remember_nonce(self, nonce: str, expires_at: float, now: float) -> bool:
+        return self.core.remember_admin_nonce(nonce, expires_at, now)
+
+    def _known(self, key_id: str) -> KeyRecord:
+        try:
+            return self.core.get_key(key_id)
+        except KeyGuardError:
+            raise KeyAdminError(f"no key {key_id}", missing=True) from None
