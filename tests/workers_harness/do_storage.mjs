@@ -91,23 +91,26 @@ export class SqlStorage {
     let rows = [];
     let rowsRead = 0;
     let rowsWritten = 0;
-    const stmts = [...db.iterateStatements(query)];
-    if (stmts.length === 0) throw new Error('SQL query contained no statements.');
-    stmts.forEach((stmt, i) => {
+    // sql.js frees each statement when the iterator advances, so handle them one at a time.
+    // Bindings go to the first statement that has parameters to take.
+    let count = 0;
+    let bound = params.length === 0;
+    for (const stmt of db.iterateStatements(query)) {
+      count++;
       try {
-        // Bindings belong to the last statement (the one whose results are returned).
-        if (i === stmts.length - 1 && params.length) stmt.bind(params);
+        if (!bound && stmt.getSQL().includes('?')) { stmt.bind(params); bound = true; }
         const cur = [];
         while (stmt.step()) cur.push(stmt.get().map(fromSqlite));
         rowsRead += cur.length;
-        const modified = db.getRowsModified();
-        if (!/^\s*(select|with\s[\s\S]*\bselect\b|pragma)/i.test(stmt.getSQL())) rowsWritten += modified;
+        if (!/^\s*(select|with\s[\s\S]*\bselect\b|pragma)/i.test(stmt.getSQL())) rowsWritten += db.getRowsModified();
         columnNames = stmt.getColumnNames();
         rows = cur;
       } finally {
         stmt.free();
       }
-    });
+    }
+    if (count === 0) throw new Error('SQL query contained no statements.');
+    if (!bound) throw new RangeError('Wrong number of parameter bindings for SQL query.');
     return new SqlStorageCursor(columnNames, rows, rowsRead, rowsWritten);
   }
   get databaseSize() {
