@@ -19,7 +19,6 @@ from gpushield_edge.admin.service import (
     KeyAdminError,
     KeyView,
     NewKey,
-    record_from_dict,
 )
 from gpushield_edge.keyguard.records import KeyRecord, KeyStatus
 from gpushield_wire.errors import parse_problem
@@ -69,19 +68,19 @@ class AdminClient:
 
     async def create(self, spec: NewKey) -> CreatedKey:
         answer = await self._call("POST", "/admin/keys", spec.to_dict())
-        return CreatedKey(record_from_dict(answer["key"]), str(answer["secret"]))
+        return CreatedKey(KeyRecord.from_dict(answer["key"]), str(answer["secret"]))
 
     async def list(self) -> list[KeyRecord]:
         answer = await self._call("GET", "/admin/keys")
-        return [record_from_dict(item) for item in answer["keys"]]
+        return [KeyRecord.from_dict(item) for item in answer["keys"]]
 
     async def get(self, key_id: str) -> KeyView:
         answer = await self._call("GET", f"/admin/keys/{key_id}")
-        return KeyView(record_from_dict(answer["key"]), int(answer["in_flight"]))
+        return KeyView(KeyRecord.from_dict(answer["key"]), int(answer["in_flight"]))
 
     async def set_status(self, key_id: str, status: KeyStatus) -> KeyRecord:
         answer = await self._call("POST", f"/admin/keys/{key_id}/status", {"status": status})
-        return record_from_dict(answer["key"])
+        return KeyRecord.from_dict(answer["key"])
 
     async def remember_nonce(self, nonce: str, expires_at: float, now: float) -> bool:
         raise NotImplementedError("nonces are remembered by the gate, not by its clients")

@@ -116,23 +116,6 @@ class KeyAdmin(Protocol):
         """Records an admin request's nonce; False if it was already used (a replay)."""
 
 
-def record_from_dict(document: dict[str, Any]) -> KeyRecord:
-    """Inverse of `KeyRecord.to_dict` (admin API answers, Durable Object RPC results)."""
-    return KeyRecord(
-        key_id=str(document["key_id"]),
-        alg=str(document["alg"]),
-        scopes=tuple(document["scopes"]),
-        status=document["status"],
-        version=int(document["version"]),
-        limits=KeyLimits(**document["limits"]),
-        expires_at=document.get("expires_at"),
-        created_at=float(document["created_at"]),
-        label=str(document.get("label", "")),
-        last_used_at=document.get("last_used_at"),
-        admitted_count=int(document.get("admitted_count", 0)),
-    )
-
-
 async def create_in(core: KeyGuardCore, spec: NewKey, now: float) -> CreatedKey:
     """Generates the key next to the guard that keeps it (one `KeyGuardCore`)."""
     secret = credentials.new_secret()

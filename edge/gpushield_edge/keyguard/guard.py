@@ -30,7 +30,7 @@ from .records import (
     KeyStatus,
     StoredResponse,
 )
-from .schema import SCHEMA
+from .schema import META, MIGRATIONS
 from .storage import SqlStorage
 
 IDEMPOTENCY_TTL_S = 24 * 3600.0
@@ -51,6 +51,10 @@ ADMIN_NONCE_OWNER = "gpushield-admin"
 
 class KeyGuardError(Exception):
     """Admin operation on a key that does not exist or cannot change that way."""
+
+    def __init__(self, message: str, *, missing: bool = False) -> None:
+        super().__init__(message)
+        self.missing = missing  # the key does not exist (vs. a change it cannot make)
 
 
 def _record(row: tuple[Any, ...]) -> KeyRecord:
@@ -85,9 +89,21 @@ class KeyGuardCore:
     _opened: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)
 
     def migrate(self) -> None:
+        """Brings the store to the latest schema; safe to call on every start."""
+
         def work() -> None:
-            for statement in SCHEMA:
-                self.storage.query(statement)
+            query = self.storage.query
+            query(META)
+            rows = query("SELECT value FROM guard_meta WHERE name = 'schema_version'")
+            current = int(rows[0][0]) if rows else 0
+            for version, statements in enumerate(MIGRATIONS[current:], start=current + 1):
+                for statement in statements:
+                    query(statement)
+                query(
+                    "INSERT INTO guard_meta (name, value) VALUES ('schema_version', ?) "
+                    "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                    (version,),
+                )
 
         self.storage.atomic(work)
 
@@ -336,7 +352,7 @@ class KeyGuardCore:
         rows = self.storage.query(
             f"SELECT {_KEY_COLUMNS} FROM {_KEY_FROM} WHERE k.key_id = ?", (key_id,))  # noqa: S608 - constants
         if not rows:
-            raise KeyGuardError(f"no key {key_id}")
+            raise KeyGuardError(f"no key {key_id}", missing=True)
         return _record(rows[0])
 
     def list_keys(self) -> list[KeyRecord]:
@@ -349,7 +365,7 @@ class KeyGuardCore:
 
         def work() -> None:
             if not self.storage.query("SELECT 1 FROM keys WHERE key_id = ?", (key_id,)):
-                raise KeyGuardError(f"no key {key_id}")
+                raise KeyGuardError(f"no key {key_id}", missing=True)
             self.storage.query(
                 "UPDATE keys SET status = ?, version = version + 1 WHERE key_id = ?",
                 (status, key_id),

@@ -42,6 +42,23 @@ class KeyRecord:
         document["scopes"] = list(self.scopes)
         return document
 
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> KeyRecord:
+        """Inverse of `to_dict` (guard RPC results, admin API answers)."""
+        return cls(
+            key_id=str(document["key_id"]),
+            alg=str(document["alg"]),
+            scopes=tuple(document["scopes"]),
+            status=document["status"],
+            version=int(document["version"]),
+            limits=KeyLimits(**document["limits"]),
+            expires_at=document.get("expires_at"),
+            created_at=float(document["created_at"]),
+            label=str(document.get("label", "")),
+            last_used_at=document.get("last_used_at"),
+            admitted_count=int(document.get("admitted_count", 0)),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class AdmitRequest:

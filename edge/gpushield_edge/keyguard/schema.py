@@ -13,6 +13,14 @@ than on the key row.
 
 from __future__ import annotations
 
+# Migrations, in order: migration N (1-based) brings a store from version N-1 to N. Append new
+# steps (ALTER TABLE ... ADD COLUMN, new tables); never edit a released one, since local stores
+# and Durable Objects both keep the version they reached in `guard_meta`.
+META = """CREATE TABLE IF NOT EXISTS guard_meta (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID"""
+
 SCHEMA: tuple[str, ...] = (
     """CREATE TABLE IF NOT EXISTS keys (
         key_id TEXT PRIMARY KEY,
@@ -60,4 +68,8 @@ SCHEMA: tuple[str, ...] = (
         expires_at REAL NOT NULL,
         PRIMARY KEY (key_id, idem_key)
     ) WITHOUT ROWID""",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    SCHEMA,
 )

@@ -1,0 +1,156 @@
+"""The key guard's RPC surface: what a gate may ask one key's guard, as JSON text.
+
+At the edge every key's guard is a Durable Object and the gate reaches it by RPC. Arguments
+cross that boundary as structured clones, so each call carries one JSON string each way
+(bytes as base64) — a shape that is identical in the Node harness and in workerd, cheap to
+copy, and easy to audit: `GuardEndpoint.METHODS` is the complete list of what a gate can ask.
+The local runtime calls `KeyGuardCore` directly and never encodes anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, fields, is_dataclass
+from typing import Any
+
+from gpushield_wire import credentials
+
+from ..ports import Clock
+from .guard import KeyGuardCore, KeyGuardError
+from .records import AdmitRequest, AdmitResult, KeyLimits, StoredResponse
+
+_BYTES = "$b64"
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {_BYTES: base64.b64encode(bytes(value)).decode("ascii")}
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in fields(value)}
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def _hook(document: dict[str, Any]) -> Any:
+    if len(document) == 1 and _BYTES in document:
+        return base64.b64decode(document[_BYTES])
+    return document
+
+
+def encode(value: Any) -> str:
+    return json.dumps(value, default=_default, separators=(",", ":"))
+
+
+def decode(text: str) -> Any:
+    return json.loads(text, object_hook=_hook)
+
+
+def admit_request_from(document: dict[str, Any]) -> AdmitRequest:
+    return AdmitRequest(**document)
+
+
+def stored_from(document: dict[str, Any] | None) -> StoredResponse | None:
+    if document is None:
+        return None
+    headers = tuple((str(name), str(value)) for name, value in document["headers"])
+    return StoredResponse(int(document["status"]), headers, bytes(document["body"]))
+
+
+def admit_result_from(document: dict[str, Any]) -> AdmitResult:
+    return AdmitResult(**{**document, "stored": stored_from(document.get("stored"))})
+
+
+class GuardRpcError(Exception):
+    """The guard refused an RPC (unknown method, unknown key); the message is safe to show."""
+
+
+class GuardEndpoint:
+    """Serves one guard's RPCs (the Durable Object's side). Each method takes and returns
+    plain JSON-able values; `dispatch` does the encoding and is the only entry point."""
+
+    def __init__(self, core: KeyGuardCore, clock: Clock) -> None:
+        self.core = core
+        self.clock = clock
+        self.METHODS: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {
+            "admit": self.admit,
+            "complete": self.complete,
+            "create": self.create,
+            "get": self.get,
+            "set_status": self.set_status,
+        }
+
+    async def dispatch(self, method: str, payload: str) -> str:
+        handler = self.METHODS.get(method)
+        if handler is None:
+            raise GuardRpcError(f"unknown guard method {method!r}")
+        try:
+            result = await handler(decode(payload))
+        except KeyGuardError as error:
+            return encode({"error": str(error), "missing": error.missing})
+        return encode({"ok": result})
+
+    async def admit(self, args: dict[str, Any]) -> Any:
+        return asdict(await self.core.admit(admit_request_from(args["request"])))
+
+    async def complete(self, args: dict[str, Any]) -> Any:
+        self.core.complete(args["key_id"], args["lease_id"], args.get("idempotency_key"),
+                           stored_from(args.get("response")), float(args["now"]))
+        return None
+
+    async def create(self, args: dict[str, Any]) -> Any:
+        """The secret is generated here, inside the key's own guard, and leaves it once."""
+        spec = args["spec"]
+        secret = credentials.new_secret()
+        record = await self.core.create_key(
+            key_id=str(args["key_id"]), alg=str(args.get("alg", "hmac-sha256")),
+            key_material=secret, scopes=tuple(spec["scopes"]),
+            limits=KeyLimits(**spec["limits"]), expires_at=spec.get("expires_at"),
+            now=self.clock.now(), label=str(spec.get("label", "")),
+        )
+        return {"key": record.to_dict(), "secret": credentials.format_secret(secret)}
+
+    async def get(self, args: dict[str, Any]) -> Any:
+        key_id = str(args["key_id"])
+        record = self.core.get_key(key_id)
+        return {"key": record.to_dict(), "in_flight": self.core.in_flight(key_id, self.clock.now())}
+
+    async def set_status(self, args: dict[str, Any]) -> Any:
+        return {"key": self.core.set_status(str(args["key_id"]), args["status"]).to_dict()}
+
+
+GuardCall = Callable[[str, str, str], Awaitable[str]]
+"""`call(key_id, method, payload_json) -> result_json`: one RPC to that key's guard."""
+
+
+async def call_guard(call: GuardCall, key_id: str, method: str, args: dict[str, Any]) -> Any:
+    """Client side of `GuardEndpoint.dispatch`; raises KeyGuardError for the guard's refusals
+    and lets transport failures (timeouts, a dead object) propagate to fail closed."""
+    answer = decode(await call(key_id, method, encode(args)))
+    if "error" in answer:
+        raise KeyGuardError(str(answer["error"]), missing=bool(answer.get("missing")))
+    return answer["ok"]
+
+
+class RemoteKeyGuard:
+    """The gate's KeyGuard port over RPC (the edge): one round trip per decision."""
+
+    def __init__(self, call: GuardCall) -> None:
+        self._call = call
+
+    async def admit(self, request: AdmitRequest) -> AdmitResult:
+        result = await call_guard(self._call, request.key_id, "admit", {"request": request})
+        return admit_result_from(result)
+
+    async def complete(
+        self,
+        key_id: str,
+        lease_id: str,
+        idempotency_key: str | None,
+        response: StoredResponse | None,
+        now: float,
+    ) -> None:
+        await call_guard(self._call, key_id, "complete", {
+            "key_id": key_id, "lease_id": lease_id, "idempotency_key": idempotency_key,
+            "response": response, "now": now,
+        })
