@@ -35,6 +35,9 @@ class GateConfig:
     max_body_bytes: int = 1024 * 1024
     # When set, `@authority` must be this value (the public host behind a proxy); else Host.
     public_authority: str | None = None
+    # How long the gate waits for a key's guard (a Durable Object at the edge) before
+    # refusing with guard_unavailable. Locally the guard is in-process and this is unused.
+    guard_timeout_s: float = 2.0
 
     @property
     def largest_body(self) -> int:
@@ -53,7 +56,7 @@ def parse_config(document: Mapping[str, Any], secrets: Mapping[str, str]) -> Gat
     gate = dict(document.get("gate", {}))
     _reject_unknown("gate", gate, {
         "clock_skew_s", "max_signature_window_s", "max_header_bytes", "max_body_bytes",
-        "public_authority",
+        "public_authority", "guard_timeout_s",
     })
     _reject_unknown("top level", document, {"gate", "models"})
     models: dict[str, ModelConfig] = {}

@@ -17,6 +17,7 @@ from .admin import api as admin_api
 from .context import RequestContext, Services
 from .http import GateRequest, GateResponse
 from .keyguard import StoredResponse
+from .keyguard.rpc import GuardUnreachable
 from .openapi import openapi_document
 from .pipeline import run_pipeline
 from .ports import AuditEvent
@@ -63,6 +64,11 @@ class Gate:
             response = GateResponse.problem(
                 Problem(error.code, error.problem.detail, error.problem.extra,
                         instance=f"urn:gpushield:request:{ctx.request_id}")
+            )
+        except GuardUnreachable:
+            ctx.code = "guard_unavailable"
+            response = GateResponse.problem(
+                Problem("guard_unavailable", instance=f"urn:gpushield:request:{ctx.request_id}")
             )
         except Exception as error:
             # A bug, not bad input. The frames are logged without the exception's message,

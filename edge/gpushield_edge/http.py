@@ -25,6 +25,8 @@ class GateRequest:
     body: bytes
     header_bytes: int = 0
     client_ip: str | None = None
+    # ISO country of the client when the platform knows it (`request.cf.country` at the edge).
+    client_country: str | None = None
     # The runtime stopped reading at its cap: the body is incomplete and over every limit.
     body_truncated: bool = False
 

@@ -46,3 +46,18 @@ def parse_secret(text: str) -> bytes:
     if len(secret) != SECRET_BYTES:
         raise ValueError(f"secret must decode to {SECRET_BYTES} bytes")
     return secret
+
+
+KEK_BYTES = 32
+
+
+def parse_key_encryption_key(text: str, name: str = "GPUSHIELD_KEK") -> bytes:
+    """The key-encryption key as deployments pass it: base64url of 32 random bytes
+    (`gpushield secret kek` prints one). Errors name the variable, never its value."""
+    try:
+        kek = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        raise ValueError(f"{name} is not base64url") from None
+    if len(kek) != KEK_BYTES:
+        raise ValueError(f"{name} must decode to {KEK_BYTES} bytes")
+    return kek

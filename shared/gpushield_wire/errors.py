@@ -87,6 +87,7 @@ CATALOG: dict[str, ErrorKind] = _kinds(
     ErrorKind("backend_timeout", 504, "The model backend did not finish in time", retryable=True),
     ErrorKind("guard_unavailable", 503, "Key state is unavailable; refusing", retryable=True),
     ErrorKind("internal_error", 500, "Internal error"),
+    ErrorKind("gate_misconfigured", 500, "The gate's configuration is invalid"),
     # -- administration -------------------------------------------------------------------------
     ErrorKind("admin_disabled", 403, "The admin API is not enabled on this gate"),
     ErrorKind("admin_request_invalid", 400, "Admin request is invalid"),

@@ -61,6 +61,11 @@ def admit_result_from(document: dict[str, Any]) -> AdmitResult:
     return AdmitResult(**{**document, "stored": stored_from(document.get("stored"))})
 
 
+class GuardUnreachable(Exception):
+    """The key's guard did not answer (timeout, dead object, transport error). The gate
+    fails closed on it: 503 guard_unavailable, nothing forwarded."""
+
+
 class GuardRpcError(Exception):
     """The guard refused an RPC (unknown method, unknown key); the message is safe to show."""
 

@@ -7,13 +7,13 @@ owner-only permissions, so `gpushield dev` needs nothing to start.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from gpushield_wire import credentials
 
 KEK_ENV = "GPUSHIELD_KEK"
 
@@ -36,13 +36,7 @@ class StateDir:
 
     def key_encryption_key(self, environ: Mapping[str, str] = os.environ) -> bytes:
         if text := environ.get(KEK_ENV):
-            try:
-                kek = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-            except (binascii.Error, ValueError):
-                raise ValueError(f"{KEK_ENV} is not base64url") from None
-            if len(kek) != 32:
-                raise ValueError(f"{KEK_ENV} must decode to 32 bytes")
-            return kek
+            return credentials.parse_key_encryption_key(text, KEK_ENV)
         path = self.ensure().root / "kek"
         if not path.exists():
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

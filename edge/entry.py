@@ -1,0 +1,45 @@
+"""The Cloudflare Worker: the gate's HTTP entry point and its Durable Object classes.
+
+wrangler uploads this file as the bundle's main module (see wrangler.toml and
+scripts/build_worker.py). Nothing at the top level touches env, randomness or the network:
+workerd runs it at deploy time to take a snapshot, and forbids all three there.
+"""
+
+from workers import DurableObject, Response, WorkerEntrypoint
+
+from gpushield_edge.runtime_workers.app import EdgeGate
+from gpushield_edge.runtime_workers.objects import DirectoryEndpoint, guard_endpoint
+
+_EDGE = EdgeGate()
+
+
+class Default(WorkerEntrypoint):
+    """Every HTTP request: parse, authenticate, check, admit, forward — see pipeline.py."""
+
+    async def fetch(self, request):
+        return Response(await _EDGE.handle(self.env, request.js_object))
+
+
+class KeyGuardObject(DurableObject):
+    """One per API key (named by key id): its sealed secret, status, limits, nonces, leases
+    and idempotency records. The gate asks it one question per request."""
+
+    def __init__(self, ctx, env):
+        super().__init__(ctx, env)
+        self._endpoint = None
+
+    async def call(self, method, payload):
+        if self._endpoint is None:
+            self._endpoint = guard_endpoint(self.ctx, self.env)
+        return await self._endpoint.dispatch(str(method), str(payload))
+
+
+class KeyDirectoryObject(DurableObject):
+    """The list of keys (public records only) and the admin API's nonces."""
+
+    def __init__(self, ctx, env):
+        super().__init__(ctx, env)
+        self._endpoint = DirectoryEndpoint(self.ctx)
+
+    async def call(self, method, payload):
+        return await self._endpoint.dispatch(str(method), str(payload))

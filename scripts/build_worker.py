@@ -1,0 +1,59 @@
+"""Assembles the Worker bundle in build/worker/ (wrangler's [build] command runs this).
+
+wrangler uploads `main` plus every .py under main's directory, and cannot narrow that set
+with rules — so instead of pointing it at the repository, this script copies exactly the
+modules the edge needs into build/worker/: the entry point, the gate (`gpushield_edge`,
+without the CPython-only `runtime_local`) and the contract (`gpushield_wire`), plus the data
+files they read. It also vendors the pinned Workers SDK into python_modules/ (required from
+compatibility date 2026-04-21 on), which wrangler uploads as-is. Standard library only.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "build" / "worker"
+PYTHON_MODULES = ROOT / "python_modules"
+WORKERS_SDK = "workers-runtime-sdk==1.9.5"
+STAMP = PYTHON_MODULES / ".gpushield-vendored"
+
+# Packages copied into the bundle, and what inside them never ships.
+PACKAGES = {
+    ROOT / "edge" / "gpushield_edge": OUT / "gpushield_edge",
+    ROOT / "shared" / "gpushield_wire": OUT / "gpushield_wire",
+}
+EXCLUDED = shutil.ignore_patterns(
+    "__pycache__", "*.pyc", "runtime_local", "tests", "*.toml", ".*",
+)
+
+
+def vendor_sdk() -> None:
+    """pip --target stands in for `pywrangler sync`, which needs the network beyond PyPI.
+    Only pure-Python, dependency-free packages can be vendored this way; the SDK is one."""
+    if STAMP.exists() and STAMP.read_text().strip() == WORKERS_SDK:
+        return
+    shutil.rmtree(PYTHON_MODULES, ignore_errors=True)
+    subprocess.run(  # noqa: S603 - fixed argv: this interpreter's pip, a pinned package
+        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+         "--no-deps", "--no-compile", "--target", str(PYTHON_MODULES), WORKERS_SDK],
+        check=True,
+    )
+    STAMP.write_text(WORKERS_SDK + "\n")
+
+
+def assemble() -> None:
+    shutil.rmtree(OUT, ignore_errors=True)
+    OUT.mkdir(parents=True)
+    shutil.copy2(ROOT / "edge" / "entry.py", OUT / "entry.py")
+    for source, target in PACKAGES.items():
+        shutil.copytree(source, target, ignore=EXCLUDED)
+
+
+if __name__ == "__main__":
+    vendor_sdk()
+    assemble()
+    print(f"assembled {OUT.relative_to(ROOT)} and {PYTHON_MODULES.relative_to(ROOT)}/")
