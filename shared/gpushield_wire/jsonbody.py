@@ -9,6 +9,7 @@ caps the total number of values, so work after parsing is bounded by policy, not
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from .errors import ProblemError
@@ -25,12 +26,37 @@ def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return document
 
 
+# A JSON string (escapes included) — removed before counting brackets, since brackets inside
+# strings do not nest. The alternatives are disjoint, so matching is linear.
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _check_nesting(text: str, max_depth: int) -> None:
+    """Refuses nesting deeper than `max_depth` *before* parsing.
+
+    `json.loads` recurses once per level in C. CPython turns a very deep document into a
+    RecursionError, but under Pyodide (the Workers runtime) the WebAssembly stack overflows
+    first, which kills the whole isolate — every request in flight with it. Counting brackets
+    outside strings is linear and stops at the first level too deep.
+    """
+    depth = 0
+    for match in _BRACKET.finditer(_STRING.sub("", text)):
+        if match.group() in "[{":
+            depth += 1
+            if depth > max_depth:
+                raise ProblemError("json_too_deep", max_depth=max_depth)
+        else:
+            depth -= 1
+
+
 def parse_json_body(body: bytes, *, max_depth: int, max_values: int) -> Any:
-    """Decodes UTF-8 strictly, parses JSON, then checks depth and value count."""
+    """Decodes UTF-8 strictly, bounds nesting, parses JSON, then checks the value count."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise ProblemError("body_not_utf8") from None
+    _check_nesting(text, max_depth)
     try:
         document = json.loads(
             text, object_pairs_hook=_unique_object, parse_constant=_reject_constant

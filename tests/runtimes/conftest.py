@@ -1,0 +1,142 @@
+"""One gate, two runtimes: every test here runs against the local ASGI gate (CPython, sqlite3)
+and against the Worker (the exact wrangler bundle in Pyodide, Durable Objects on SQLite),
+with the SDK as the client and a real RunPod worker behind. Keys are made through the signed
+admin API on both, so the tests never reach into either runtime's storage."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomli_w
+from tests.support.workers_runtime import (
+    RunningWorkerGate,
+    build_bundle,
+    env_description,
+    require_node_tooling,
+    serve_worker,
+)
+
+from gpushield.admin import AdminClient
+from gpushield.cli.demo import MODEL, create_demo_keys, demo_config
+from gpushield.devtools.gate_server import RunningGate, serve_gate
+from gpushield.devtools.runpod_worker import RunningWorker, start_runpod_worker
+from gpushield.devtools.scenarios import Keys
+from gpushield_edge.admin.service import KeyView, NewKey
+from gpushield_edge.keyguard import KeyLimits
+from gpushield_edge.keyguard.records import KeyStatus
+from gpushield_wire import credentials
+
+RUNTIMES = ("local", "workers")
+_AUDIT_LINE = re.compile(r'\{"gpushield_audit":.*\}')
+
+
+@dataclass
+class GateUnderTest:
+    runtime: str
+    url: str
+    admin_secret: str
+    local: RunningGate | None = None
+    edge: RunningWorkerGate | None = None
+
+    # The Signer protocol (tests/support/bad_requests.py) for the gate's own admin-made key.
+    key_id: str = ""
+    secret: str = ""
+
+    @property
+    def base_url(self) -> str:
+        return self.url
+
+    def _admin(self, work: Any) -> Any:
+        async def main() -> Any:
+            async with AdminClient(self.url, self.admin_secret) as admin:
+                return await work(admin)
+
+        return asyncio.run(main())
+
+    def new_key(self, limits: KeyLimits | None = None, scopes: tuple[str, ...] = (MODEL,),
+                expires_at: float | None = None) -> tuple[str, str]:
+        created = self._admin(lambda admin: admin.create(
+            NewKey(scopes=scopes, limits=limits or KeyLimits(), expires_at=expires_at)))
+        return created.record.key_id, created.secret
+
+    def demo_keys(self) -> Keys:
+        return self._admin(create_demo_keys)  # type: ignore[no-any-return]
+
+    def view(self, key_id: str) -> KeyView:
+        return self._admin(lambda admin: admin.get(key_id))  # type: ignore[no-any-return]
+
+    def set_status(self, key_id: str, status: KeyStatus) -> None:
+        self._admin(lambda admin: admin.set_status(key_id, status))
+
+    def audit_events(self) -> list[dict[str, Any]]:
+        """Locally the JSONL audit log; at the edge the console lines Workers Logs collect."""
+        if self.local is not None:
+            text = self.local.state.audit_log.read_text(encoding="utf-8")
+            return [json.loads(line) for line in text.splitlines()]
+        assert self.edge is not None
+        return [json.loads(match)["gpushield_audit"]
+                for match in _AUDIT_LINE.findall(self.edge.log())]
+
+    def audit_text(self) -> str:
+        if self.local is not None:
+            return self.local.state.audit_log.read_text(encoding="utf-8")
+        assert self.edge is not None
+        return self.edge.log()
+
+
+def gate_document(worker_url: str) -> dict[str, Any]:
+    """The demo's config, with the worker's test hooks accepted as model parameters so tests
+    can make the real worker fail or run long through the front door."""
+    document = demo_config(worker_url)
+    parameters = document["models"][MODEL]["policy"]["parameters"]  # type: ignore[index]
+    parameters["fail"] = {"type": "string", "max_length": 40}
+    parameters["sleep_ms"] = {"type": "integer", "minimum": 0, "maximum": 5000}
+    return document
+
+
+@pytest.fixture(scope="session")
+def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWorker]:
+    with start_runpod_worker(tmp_path_factory.mktemp("runpod"), hooks=True) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def worker_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    require_node_tooling()
+    return build_bundle(tmp_path_factory.mktemp("bundle") / "out")
+
+
+@pytest.fixture(scope="module", params=RUNTIMES)
+def gate(
+    request: pytest.FixtureRequest, worker: RunningWorker, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GateUnderTest]:
+    admin_secret = credentials.format_secret(credentials.new_secret())
+    document = gate_document(worker.url)
+    root = tmp_path_factory.mktemp(f"gate-{request.param}")
+    if request.param == "local":
+        environ = {"GPUSHIELD_ADMIN_SECRET": admin_secret}
+        with serve_gate(document, root, environ=environ) as running:
+            yield _with_key(GateUnderTest("local", running.url, admin_secret, local=running))
+        return
+    bundle = request.getfixturevalue("worker_bundle")
+    description = env_description(
+        {"GPUSHIELD_CONFIG": tomli_w.dumps(document)},
+        {"GPUSHIELD_KEK": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+         "GPUSHIELD_ADMIN_SECRET": admin_secret},
+    )
+    with serve_worker(bundle, description, root) as edge:
+        yield _with_key(GateUnderTest("workers", edge.url, admin_secret, edge=edge))
+
+
+def _with_key(gate: GateUnderTest) -> GateUnderTest:
+    gate.key_id, gate.secret = gate.new_key()
+    return gate
