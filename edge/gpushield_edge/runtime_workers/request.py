@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import js  # type: ignore[import-not-found]
+from pyodide.ffi import jsnull  # type: ignore[import-not-found]
 
 from ..http import GateRequest, GateResponse
 from .jsbridge import js_value
@@ -20,7 +21,7 @@ async def _read_body(js_request: Any, cap: int, declared: str | None) -> tuple[b
     if declared is not None and declared.isdigit() and int(declared) > cap:
         return b"", True
     stream = js_request.body
-    if stream is None:
+    if stream is None or stream is jsnull:
         return b"", False
     reader = stream.getReader()
     chunks: list[bytes] = []
