@@ -5,6 +5,8 @@ scripts/build_worker.py). Nothing at the top level touches env, randomness or th
 workerd runs it at deploy time to take a snapshot, and forbids all three there.
 """
 
+from typing import Any
+
 from workers import DurableObject, Response, WorkerEntrypoint
 
 from gpushield_edge.runtime_workers.app import EdgeGate
@@ -16,7 +18,7 @@ _EDGE = EdgeGate()
 class Default(WorkerEntrypoint):
     """Every HTTP request: parse, authenticate, check, admit, forward — see pipeline.py."""
 
-    async def fetch(self, request):
+    async def fetch(self, request: Any) -> Response:
         return Response(await _EDGE.handle(self.env, request.js_object))
 
 
@@ -24,11 +26,11 @@ class KeyGuardObject(DurableObject):
     """One per API key (named by key id): its sealed secret, status, limits, nonces, leases
     and idempotency records. The gate asks it one question per request."""
 
-    def __init__(self, ctx, env):
+    def __init__(self, ctx: Any, env: Any) -> None:
         super().__init__(ctx, env)
-        self._endpoint = None
+        self._endpoint: Any = None
 
-    async def call(self, method, payload):
+    async def call(self, method: str, payload: str) -> str:
         if self._endpoint is None:
             self._endpoint = guard_endpoint(self.ctx, self.env)
         return await self._endpoint.dispatch(str(method), str(payload))
@@ -37,9 +39,9 @@ class KeyGuardObject(DurableObject):
 class KeyDirectoryObject(DurableObject):
     """The list of keys (public records only) and the admin API's nonces."""
 
-    def __init__(self, ctx, env):
+    def __init__(self, ctx: Any, env: Any) -> None:
         super().__init__(ctx, env)
         self._endpoint = DirectoryEndpoint(self.ctx)
 
-    async def call(self, method, payload):
+    async def call(self, method: str, payload: str) -> str:
         return await self._endpoint.dispatch(str(method), str(payload))

@@ -24,12 +24,12 @@ from ..config import GateConfig, parse_config
 from ..context import Services
 from ..gate import Gate
 from ..keyguard.guard import KeyGuardCore
+from ..keyguard.inprocess import InProcessKeyGuard
 from ..ports import Upstream
 from .audit import JsonLinesAuditSink
 from .background import TaskBackground
 from .clock import SystemClock
 from .crypto import LocalCrypto
-from .guard import InProcessKeyGuard
 from .state import StateDir
 from .storage import SqliteStorage
 from .upstream import HttpxUpstream

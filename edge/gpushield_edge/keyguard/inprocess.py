@@ -4,8 +4,8 @@ loop is cheaper than a thread hop and keeps each decision atomic."""
 
 from __future__ import annotations
 
-from ..keyguard import AdmitRequest, AdmitResult, StoredResponse
-from ..keyguard.guard import KeyGuardCore
+from . import AdmitRequest, AdmitResult, StoredResponse
+from .guard import KeyGuardCore
 
 
 class InProcessKeyGuard:

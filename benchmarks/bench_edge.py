@@ -1,0 +1,123 @@
+"""The gate inside Pyodide (the Workers runtime) against the same gate in CPython, one run.
+
+1. Gate CPU per request for a signed 1 KB JSON call, key guard in-process, p50/p90/p99, in
+   both interpreters, and their ratio. Goal at the edge: p50 ≤ 1 ms, p99 ≤ 2.5 ms (the free
+   plan allows 10 ms of CPU per request).
+2. Import time of the gate's modules beyond Pyodide's own start, and in CPython.
+3. Start-up of a fresh Worker under the harness (Pyodide from its memory snapshot, bundle
+   written, entry module imported), as the harness reports it.
+
+The Pyodide side runs the exact `wrangler deploy --dry-run` bundle through the offline harness
+(tests/workers_harness/run_python.mjs); both sides run benchmarks/edge_workload.py.
+
+Run: .venv/bin/python benchmarks/bench_edge.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKLOAD = ROOT / "benchmarks" / "edge_workload.py"
+NODE = ["node", "--experimental-wasm-stack-switching"]
+
+
+def build_bundle(outdir: Path) -> None:
+    subprocess.run(
+        ["npx", "--no-install", "wrangler", "deploy", "--dry-run", "--outdir", str(outdir)],
+        cwd=ROOT, check=True, capture_output=True,
+        env={**os.environ, "WRANGLER_SEND_METRICS": "false"},
+    )
+
+
+def run_cpython(requests: int) -> dict[str, float]:
+    environ = {**os.environ, "PYTHONPATH": f"{ROOT / 'edge'}{os.pathsep}{ROOT / 'shared'}"}
+    out = subprocess.run([sys.executable, str(WORKLOAD), str(requests)], env=environ,
+                         check=True, capture_output=True, text=True).stdout
+    result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def run_pyodide(bundle: Path, requests: int) -> dict[str, float]:
+    done = subprocess.run(
+        [*NODE, str(ROOT / "tests" / "workers_harness" / "run_python.mjs"), "--bundle",
+         str(bundle), str(WORKLOAD), str(requests)],
+        cwd=ROOT, check=True, capture_output=True, text=True)
+    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def worker_start_ms(bundle: Path, workdir: Path) -> dict[str, float]:
+    """Starts serve.mjs on the bundle and reads the harness's own start-up timings."""
+    env_file = workdir / "env.json"
+    env_file.write_text(json.dumps({"compatibility_date": "2026-11-20",
+                                    "compatibility_flags": ["python_workers"]}))
+    process = subprocess.Popen(
+        [*NODE, str(ROOT / "tests" / "workers_harness" / "serve.mjs"), "--bundle", str(bundle),
+         "--env", str(env_file)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.readline()
+        process.terminate()
+        _, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    found = re.search(r"loaded in (\d+) ms \((.*?)\)", err)
+    if not found:
+        return {}
+    timings = {"total": float(found.group(1))}
+    for name, value in re.findall(r"(\w+) (\d+) ms", found.group(2)):
+        timings[name] = float(value)
+    return timings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer requests")
+    args = parser.parse_args()
+    requests = 500 if args.quick else 3000
+    console = Console()
+    with tempfile.TemporaryDirectory() as tmp, Progress(console=console) as progress:
+        task = progress.add_task("bundle, CPython, Pyodide, start-up", total=4)
+        bundle = Path(tmp) / "bundle"
+        build_bundle(bundle)
+        progress.advance(task)
+        cpython = run_cpython(requests)
+        progress.advance(task)
+        pyodide = run_pyodide(bundle, requests)
+        progress.advance(task)
+        start = worker_start_ms(bundle, Path(tmp))
+        progress.advance(task)
+
+    table = Table(title=f"gate CPU per request, signed {int(cpython['body_bytes'])} B JSON, "
+                        f"{requests} requests (µs)")
+    for column in ("", f"CPython {cpython['python']}", f"Pyodide {pyodide['python']}",
+                   "Pyodide / CPython", "goal at the edge"):
+        table.add_column(column, justify="right")
+    goals = {"p50_us": "≤ 1000", "p90_us": "", "p99_us": "≤ 2500"}
+    for metric in ("p50_us", "p90_us", "p99_us"):
+        table.add_row(metric[:3], f"{cpython[metric]:.0f}", f"{pyodide[metric]:.0f}",
+                      f"{pyodide[metric] / cpython[metric]:.2f}×", goals[metric])
+    table.add_row("import of the gate's modules (ms)", f"{cpython['import_ms']:.0f}",
+                  f"{pyodide['import_ms']:.0f}",
+                  f"{pyodide['import_ms'] / cpython['import_ms']:.2f}×", "")
+    console.print(table)
+    if start:
+        parts = ", ".join(f"{k} {v:.0f} ms" for k, v in start.items() if k != "total")
+        console.print(f"Worker start-up under the harness: {start['total']:.0f} ms ({parts})")
+
+
+if __name__ == "__main__":
+    main()
