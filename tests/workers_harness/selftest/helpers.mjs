@@ -1,0 +1,24 @@
+// Shared helpers for the self-tests.
+import http from 'node:http';
+
+/** A local upstream: /ok answers at once, /slow?ms=N after N ms. */
+export async function startUpstream() {
+  const server = http.createServer((req, res) => {
+    const u = new URL(req.url, 'http://up');
+    const reply = () => res.writeHead(200, { 'content-type': 'text/plain' }).end(`upstream:${u.pathname}`);
+    if (u.pathname === '/slow') setTimeout(reply, Number(u.searchParams.get('ms') ?? 1000));
+    else reply();
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { url: `http://127.0.0.1:${server.address().port}`, close: () => { server.closeAllConnections(); server.close(); } };
+}
+
+export async function get(worker, path, init, cf = { colo: 'LOCAL', country: 'XX', asn: 0 }) {
+  const { response, waitUntil } = await worker.fetch(new Request(`http://worker.test${path}`, init), cf);
+  const text = await response.text();
+  let json;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: response.status, headers: response.headers, text, json, waitUntil };
+}
+
+export const timeout = (ms) => new Promise((r) => setTimeout(() => r('timeout'), ms));
