@@ -137,6 +137,8 @@ class Gate:
     @staticmethod
     def _audit_extra(ctx: RequestContext, replayed: bool) -> dict[str, Any]:
         extra: dict[str, Any] = {}
+        if ctx.request.client_country:
+            extra["country"] = ctx.request.client_country
         if replayed:
             extra["idempotent_replay"] = True
         if ctx.admin_action is not None:

@@ -97,6 +97,10 @@ def test_audit_events_are_written_without_secrets(gate: GateUnderTest) -> None:
     assert (event["decision"], event["backend_ran"], event["key_id"]) == (
         "allow", True, keys.main[0])
     assert event["backend_job_id"] == result.id
+    assert event["client_ip"] == "127.0.0.1"
+    if gate.runtime == "workers":
+        # From `request.cf.country` (the harness plays Cloudflare's edge as country "XX").
+        assert event["extra"]["country"] == "XX"
     text = gate.audit_text()
     assert keys.main[1] not in text
     assert "Audit me" not in text
