@@ -23,6 +23,8 @@ from .structured_fields import Item, ParseError, parse_dictionary
 __all__ = [
     "SUPPORTED_ALGORITHMS",
     "Hasher",
+    "check_digests",
+    "checked_algorithms",
     "content_digest",
     "parse_content_digest",
     "verify_content_digest",
@@ -92,11 +94,24 @@ def verify_content_digest(
     if value is None:
         raise ProblemError("digest_missing")
     digests = parse_content_digest(value)
+    check_digests(digests, {name: _hash(name, body, hasher)
+                            for name in checked_algorithms(digests, accepted)})
+
+
+def checked_algorithms(
+    digests: dict[str, bytes], accepted: Iterable[str] = ("sha-256", "sha-512")
+) -> list[str]:
+    """The accepted algorithms present in a parsed field; refuses a field with none."""
     checked = [name for name in accepted if name in SUPPORTED_ALGORITHMS and name in digests]
     if not checked:
         raise ProblemError("digest_alg_unsupported")
-    for algorithm in checked:
+    return checked
+
+
+def check_digests(digests: dict[str, bytes], computed: dict[str, bytes]) -> None:
+    """Every computed digest must equal the one received (see `verify_content_digest`)."""
+    for algorithm, actual in computed.items():
         # compare_digest: a verifier must not leak, through timing, how much of a digest
         # an attacker got right.
-        if not hmac.compare_digest(_hash(algorithm, body, hasher), digests[algorithm]):
+        if not hmac.compare_digest(actual, digests[algorithm]):
             raise ProblemError("digest_mismatch")

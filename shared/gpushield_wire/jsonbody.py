@@ -40,6 +40,8 @@ def _check_nesting(text: str, max_depth: int) -> None:
     first, which kills the whole isolate — every request in flight with it. Counting brackets
     outside strings is linear and stops at the first level too deep.
     """
+    if text.count("[") + text.count("{") <= max_depth:
+        return  # too few brackets to nest that deep: the common case, two C-speed counts
     depth = 0
     for match in _BRACKET.finditer(_STRING.sub("", text)):
         if match.group() in "[{":

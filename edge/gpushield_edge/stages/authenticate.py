@@ -42,8 +42,8 @@ async def verify_body_digest(value: str | None, body: bytes, crypto: Crypto) -> 
         raise ProblemError("digest_missing")
     present = digest.parse_content_digest(value)
     computed = {name: await crypto.digest(name, body)
-                for name in digest.SUPPORTED_ALGORITHMS if name in present}
-    digest.verify_content_digest(value, body, hasher=lambda name, _body: computed[name])
+                for name in digest.checked_algorithms(present)}
+    digest.check_digests(present, computed)
 
 
 async def run(ctx: RequestContext, services: Services) -> None:
