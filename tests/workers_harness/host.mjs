@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { loadPyodideInstance, hasJspi, PYODIDE_VERSION } from './pyodide_loader.mjs';
 import { compatFlagsFor, expectedPyodideVersion } from './compat_flags.mjs';
 import { writeBundle, setupSearchPath, processPthFiles, SESSION_ROOT } from './bundle_fs.mjs';
+import { restorePycs, savePycs } from './pyc_cache.mjs';
 import { installRuntimeGlobals, withStrictTopLevel } from './runtime_globals.mjs';
 import {
   ExecutionContext, WaitUntilTracker, makeEntrypointHelper, newAsyncLocalStorage,
@@ -48,10 +49,12 @@ function callMaybePromising(fn, ...args) {
  * @param {string} [o.mainModule='entry.py']
  * @param {'stderr'|'stdout'} [o.pythonStdout='stderr']
  * @param {boolean} [o.importMain=true]  run_python.mjs sets false to get the environment only
+ * @param {boolean} [o.pycCache=true]  reuse compiled bytecode across processes (pyc_cache.mjs)
  */
 export async function createPythonWorker({
   bundleDir, env = {}, compatibilityDate, compatFlags = [], snapshot = 'auto',
   strictTopLevel = true, mainModule = 'entry.py', pythonStdout = 'stderr', importMain = true,
+  pycCache = true,
 } = {}) {
   if (!bundleDir) throw new Error('bundleDir is required');
   bundleDir = path.resolve(bundleDir);
@@ -71,6 +74,7 @@ export async function createPythonWorker({
 
   let t = performance.now();
   const files = writeBundle(pyodide, bundleDir);
+  const pycHits = pycCache ? restorePycs(pyodide, files) : 0;
   timings.writeFiles = performance.now() - t;
   if (!files.some((f) => f.startsWith('python_modules/workers/'))) {
     throw new Error(`${bundleDir} has no python_modules/workers/ — vendor workers-runtime-sdk (required from compat date 2026-04-21)`);
@@ -103,6 +107,17 @@ export async function createPythonWorker({
     processPthFiles(pyodide);
   }
   timings.importMain = performance.now() - t;
+  if (pycCache && main) {
+    // Only cache misses cost anything here (a compile of changed/new modules).
+    t = performance.now();
+    try {
+      const stored = savePycs(pyodide);
+      if (stored) timings.pycStore = performance.now() - t;
+    } catch (err) {
+      process.stderr.write(`[harness] bytecode cache not updated: ${err.message}\n`);
+    }
+  }
+  timings.pycHits = pycHits;
 
   let classes = { durableObjects: [], workerEntrypoints: [], workflowEntrypoints: [] };
   let introspection = null;
