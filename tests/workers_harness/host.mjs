@@ -80,6 +80,7 @@ export async function createPythonWorker({
     throw new Error(`${bundleDir} has no python_modules/workers/ — vendor workers-runtime-sdk (required from compat date 2026-04-21)`);
   }
 
+  t = performance.now();
   const als = newAsyncLocalStorage();
   const tracker = new WaitUntilTracker();
   pyodide.registerJsModule('_pyodide_entrypoint_helper', makeEntrypointHelper({ pyodide, env, als, bundleDir }));
@@ -87,6 +88,7 @@ export async function createPythonWorker({
   setupSearchPath(pyodide);
 
   const strict = loadPrivateModule(pyodide, '_harness_strict', '_harness_strict.py');
+  timings.setup = performance.now() - t;
   let main = null;
   t = performance.now();
   if (importMain) {
@@ -121,11 +123,13 @@ export async function createPythonWorker({
 
   let classes = { durableObjects: [], workerEntrypoints: [], workflowEntrypoints: [] };
   let introspection = null;
+  t = performance.now();
   if (main) {
     introspection = loadPrivateModule(pyodide, '_harness_introspection', '_harness_introspection.py');
     const jsClasses = introspection.collect_entrypoint_classes(main);
     classes = jsClasses;
   }
+  timings.introspect = performance.now() - t;
   const getClass = (name) => {
     const cls = main?.[name];
     if (typeof cls !== 'function') throw new TypeError(`There is no '${name}' class defined in the Python Worker's main module`);

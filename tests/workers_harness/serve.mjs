@@ -3,6 +3,7 @@
 //
 //   node --experimental-wasm-stack-switching tests/workers_harness/serve.mjs \
 //        --bundle DIR --env FILE.json [--port 0] [--control-port 0] [--snapshot auto|off] [--no-strict]
+//        [--cf '{"country":"DE"}']   (merged over the default request.cf {country:'XX', colo:'LOCAL', asn:0})
 //
 // stdout carries exactly one JSON line once ready: {"url": ..., "control": ...}. Everything else
 // (Python print output, timings, errors) goes to stderr. Load errors exit non-zero.
@@ -11,7 +12,7 @@ import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { createPythonWorker } from './host.mjs';
 import { buildEnv, readEnvDescription } from './bindings.mjs';
-import { toWebRequest, sendWebResponse } from './http_bridge.mjs';
+import { toWebRequest, sendWebResponse, DEFAULT_CF } from './http_bridge.mjs';
 
 const log = (msg) => process.stderr.write(`[serve] ${msg}\n`);
 
@@ -29,9 +30,21 @@ const { values: args } = parseArgs({
     'control-port': { type: 'string', default: '0' },
     snapshot: { type: 'string', default: 'auto' },
     'no-strict': { type: 'boolean', default: false },
+    cf: { type: 'string' },
   },
 });
 if (!args.bundle) fail('serve.mjs: --bundle DIR is required');
+let cf = DEFAULT_CF;
+try {
+  if (args.cf) cf = { ...DEFAULT_CF, ...JSON.parse(args.cf) };
+} catch (err) {
+  fail(`serve.mjs: --cf is not JSON: ${err.message}`);
+}
+
+// workerd logs a stray rejection and keeps serving; Node 20 would exit. Log it instead.
+process.on('unhandledRejection', (err) => {
+  process.stderr.write(`[serve] unhandled rejection: ${err?.stack ?? err}\n`);
+});
 
 const t0 = performance.now();
 let worker;
@@ -50,7 +63,7 @@ try {
   fail(`serve.mjs: worker failed to load: ${err.message}`, err.pythonTraceback);
 }
 const fmt = (ms) => `${Math.round(ms)} ms`;
-log(`loaded in ${fmt(performance.now() - t0)} (` + Object.entries(worker.timings).map(([k, v]) => `${k} ${fmt(v)}`).join(', ') +
+log(`loaded in ${fmt(performance.now() - t0)} (` + Object.entries(worker.timings).map(([k, v]) => (k === 'pycHits' ? `${v} cached pycs` : `${k} ${fmt(v)}`)).join(', ') +
   `${worker.fromSnapshot ? ', from snapshot' : ''})`);
 
 const inflight = new Set();
@@ -58,7 +71,7 @@ const inflight = new Set();
 const server = http.createServer(async (req, res) => {
   let request;
   try {
-    request = toWebRequest(req);
+    request = toWebRequest(req, { cf });
   } catch (err) {
     res.writeHead(400).end(`bad request: ${err.message}`);
     return;
