@@ -37,7 +37,13 @@ export class DurableObjectState {
   }
   // Serialises initialisation work; workerd additionally holds incoming events until it settles.
   blockConcurrencyWhile(fn) {
-    const run = this.#chain.then(() => adoptPromise(this.#pyodide, fn()));
+    // A Python callable arrives as a borrowed proxy, destroyed when this call returns: keep a copy
+    // until the queued call has run.
+    const PyProxy = this.#pyodide?.ffi.PyProxy;
+    const owned = PyProxy && fn instanceof PyProxy ? fn.copy() : null;
+    const run = this.#chain
+      .then(() => adoptPromise(this.#pyodide, (owned ?? fn)()))
+      .finally(() => owned?.destroy());
     this.#chain = run.catch(() => {});
     return run;
   }

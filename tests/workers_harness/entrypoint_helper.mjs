@@ -11,7 +11,14 @@ import path from 'node:path';
  */
 export function adoptPromise(pyodide, value) {
   if (pyodide && value instanceof pyodide.ffi.PyProxy) {
-    const copy = value.copy();
+    let copy;
+    try {
+      copy = value.copy();
+    } catch {
+      // Results of JS->Python calls that return a coroutine are already scheduled and owned by
+      // their `then`; they cannot be copied and need no keeping alive.
+      return Promise.resolve(value);
+    }
     return (async () => {
       try { return await copy; } finally { copy.destroy(); }
     })();

@@ -7,6 +7,11 @@ export async function startUpstream() {
     const u = new URL(req.url, 'http://up');
     const reply = () => res.writeHead(200, { 'content-type': 'text/plain' }).end(`upstream:${u.pathname}`);
     if (u.pathname === '/slow') setTimeout(reply, Number(u.searchParams.get('ms') ?? 1000));
+    else if (u.pathname === '/count') {
+      let n = 0;
+      req.on('data', (c) => { n += c.length; });
+      req.on('end', () => res.writeHead(200).end(`${req.method} ${n} bytes`));
+    }
     else reply();
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));

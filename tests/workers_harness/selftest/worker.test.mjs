@@ -77,6 +77,20 @@ test('Durable Object: fetch, RPC returning a dict, WITHOUT ROWID table, one inst
   assert.ok(worker.stats().do_instances.COUNTER >= 2);
 });
 
+test('streamed request body forwarded upstream with the SDK fetch (duplex shim)', async () => {
+  const r = await get(worker, `/proxy-post?url=${encodeURIComponent(`${upstream.url}/count`)}`, {
+    method: 'POST', body: new Blob(['y'.repeat(50_000)]).stream(), duplex: 'half',
+  });
+  assert.equal(r.text, 'POST 50000 bytes');
+});
+
+test('Durable Object: alarms fire via setTimeout; blockConcurrencyWhile ran in the constructor', async () => {
+  assert.deepEqual((await get(worker, '/do/alarm?name=al&ms=50')).json, { scheduled: true, initialised: true });
+  assert.deepEqual((await get(worker, '/do/alarms?name=al')).json, { alarms: 0, pending: true });
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual((await get(worker, '/do/alarms?name=al')).json, { alarms: 1, pending: false });
+});
+
 test('Durable Object: transactionSync rolls back and rethrows', async () => {
   await get(worker, '/do/incr?name=tx&n=7');
   assert.deepEqual((await get(worker, '/do/rollback?name=tx')).json, { before: 7, after: 7, raised: 'ValueError' });
