@@ -152,6 +152,19 @@ export class DurableObjectNamespace {
   async #call(id, method, args) {
     if (this.#mode === 'throw') throw faultError(this.#binding);
     if (this.#mode === 'hang') return new Promise(() => {});
+    try {
+      return await this.#dispatch(id, method, args);
+    } catch (err) {
+      // Across real RPC an exception is serialised: the caller gets an Error with the name and
+      // message, never the callee's Python exception object (which sharing one interpreter here
+      // would otherwise hand over).
+      let copy;
+      try { copy = structuredClone(err); } catch { copy = new Error(String(err?.message ?? err)); }
+      throw copy;
+    }
+  }
+
+  async #dispatch(id, method, args) {
     const rt = this.#runtime;
     const inst = await this.#instance(id).inst;
     if (method === 'fetch') {

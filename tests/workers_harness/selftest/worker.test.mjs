@@ -91,6 +91,13 @@ test('Durable Object: alarms fire via setTimeout; blockConcurrencyWhile ran in t
   assert.deepEqual((await get(worker, '/do/alarms?name=al')).json, { alarms: 1, pending: false });
 });
 
+test('Durable Object: an exception in an RPC method reaches the caller serialised, not as the same object', async () => {
+  const r = await get(worker, '/do/explode?name=x');
+  assert.equal(r.status, 503);
+  assert.notEqual(r.json.error, 'ValueError');
+  assert.match(r.json.message, /ValueError: kaput/);
+});
+
 test('Durable Object: transactionSync rolls back and rethrows', async () => {
   await get(worker, '/do/incr?name=tx&n=7');
   assert.deepEqual((await get(worker, '/do/rollback?name=tx')).json, { before: 7, after: 7, raised: 'ValueError' });
