@@ -81,43 +81,41 @@ def parse_signing_keys(text: str) -> list[tuple[bytes, float | None]]:
 
 
 class GateIssuer:
-    """Mints the gate's access tokens and trusts them back (a `TrustedIssuer`)."""
+    """Mints the gate's access tokens and trusts them back (a `TrustedIssuer`).
+
+    Constructed synchronously from the key text (so a bad key stops the gate at start);
+    the public keys are derived through the async Crypto port on first use."""
 
     algorithms: frozenset[str] = frozenset({"EdDSA"})
     typs: frozenset[str | None] = frozenset(ACCEPTED_TYPES)
 
-    def __init__(self, issuer: str, audience: str, keys: list[SigningKey], crypto: Crypto,
+    def __init__(self, issuer: str, audience: str, key_text: str, crypto: Crypto,
                  *, skew_s: float = 30.0) -> None:
-        if not keys:
-            raise ValueError("the gate issuer needs a signing key")
         self.issuer = issuer
         self.audience = audience
-        self._keys = keys
+        self._entries = parse_signing_keys(key_text)
+        self._keys: list[SigningKey] = []
         self._crypto = crypto
         self._skew_s = skew_s
 
     def __repr__(self) -> str:
-        return f"GateIssuer(issuer={self.issuer!r}, kids={[k.kid for k in self._keys]!r})"
+        return f"GateIssuer(issuer={self.issuer!r}, keys={len(self._entries)})"
 
-    @classmethod
-    async def from_text(cls, issuer: str, audience: str, text: str, crypto: Crypto,
-                        *, skew_s: float = 30.0) -> GateIssuer:
-        keys = []
-        for seed, until in parse_signing_keys(text):
-            public = await crypto.ed25519_public_key(seed)
-            keys.append(SigningKey(seed, public, ed25519_thumbprint(public), until))
-        return cls(issuer, audience, keys, crypto, skew_s=skew_s)
+    async def keys(self) -> list[SigningKey]:
+        if not self._keys:
+            keys = []
+            for seed, until in self._entries:
+                public = await self._crypto.ed25519_public_key(seed)
+                keys.append(SigningKey(seed, public, ed25519_thumbprint(public), until))
+            self._keys = keys
+        return self._keys
 
-    @property
-    def signing_key(self) -> SigningKey:
-        return self._keys[0]
+    async def live_keys(self, now: float) -> list[SigningKey]:
+        return [k for k in await self.keys() if k.verify_until is None or now < k.verify_until]
 
-    def live_keys(self, now: float) -> list[SigningKey]:
-        return [k for k in self._keys if k.verify_until is None or now < k.verify_until]
-
-    def jwks(self, now: float) -> dict[str, Any]:
+    async def jwks(self, now: float) -> dict[str, Any]:
         """RFC 7517 §5 key set: the signing key and every older key still in its overlap."""
-        return {"keys": [key.jwk() for key in self.live_keys(now)]}
+        return {"keys": [key.jwk() for key in await self.live_keys(now)]}
 
     async def mint(
         self,
@@ -132,7 +130,7 @@ class GateIssuer:
         """An RFC 9068 access token for `key_id`; returns (token, expires_in)."""
         ttl = max(1, min(int(ttl_s), MAX_TOKEN_TTL_S))
         issued = int(now)
-        key = self.signing_key
+        key = (await self.keys())[0]
         header = {"alg": "EdDSA", "typ": TOKEN_TYPE, "kid": key.kid}
         claims: dict[str, Any] = {
             "iss": self.issuer, "sub": key_id, "aud": self.audience, "client_id": key_id,
@@ -154,7 +152,7 @@ class GateIssuer:
     async def keyset(self, kid: str | None, now: float, *, refresh: bool) -> KeySet:
         return KeySet(tuple(TrustedKey(k.kid, "EdDSA", {"kty": "OKP", "crv": "Ed25519",
                                                          "x": b64url_encode(k.public)})
-                            for k in self.live_keys(now)))
+                            for k in await self.live_keys(now)))
 
     def grant(self, claims: dict[str, Any]) -> Grant:
         sub = claims.get("sub")
