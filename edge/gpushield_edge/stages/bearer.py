@@ -25,7 +25,10 @@ _BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] +([A-Za-z0-9._~+/-]+=*)")
 
 
 def present(headers: dict[str, str]) -> bool:
-    return headers.get("authorization", "")[:7].lower() == "bearer "
+    """Any Authorization header naming the Bearer scheme (even with a broken credential,
+    which is then refused as token_malformed rather than as a missing signature)."""
+    value = headers.get("authorization", "").strip()
+    return value.split(" ", 1)[0].lower() == "bearer"
 
 
 def token_of(header: str) -> str:

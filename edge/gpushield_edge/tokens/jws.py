@@ -121,16 +121,18 @@ def parse_compact(token: str) -> CompactJws:
     if (len(header_b64) > MAX_HEADER_CHARS or len(payload_b64) > MAX_PAYLOAD_CHARS
             or len(signature_b64) > MAX_SIGNATURE_CHARS):
         raise ProblemError("token_too_large")
-    if not header_b64 or not signature_b64:
+    if not header_b64:
         raise ProblemError("token_malformed")
     header = parse_json_object(b64url_decode(header_b64), "token_malformed", MAX_HEADER_MEMBERS)
-    payload = b64url_decode(payload_b64)
-    signature = b64url_decode(signature_b64)
     alg = header.get("alg")
     if not isinstance(alg, str):
         raise ProblemError("token_malformed")
     if alg.lower() == "none" or alg not in KNOWN_ALGORITHMS:
         raise ProblemError("token_alg_unsupported")
+    if not signature_b64:
+        raise ProblemError("token_malformed")
+    payload = b64url_decode(payload_b64)
+    signature = b64url_decode(signature_b64)
     if FORBIDDEN_HEADERS.intersection(header):
         raise ProblemError("token_header_forbidden")
     kid = header.get("kid")
