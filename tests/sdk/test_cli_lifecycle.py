@@ -45,6 +45,9 @@ def run_lifecycle(where: list[str], env: dict[str, str] | None = None) -> None:
 
 def test_lifecycle_on_the_local_store(tmp_path: Path) -> None:
     run_lifecycle(["--state-dir", str(tmp_path / "state")])
+    lines = (tmp_path / "state" / "audit.jsonl").read_text(encoding="utf-8").splitlines()
+    actions = [json.loads(line)["extra"]["admin_action"] for line in lines]
+    assert actions == ["create", "rotate", "status:quarantined", "status:active"]
 
 
 @pytest.mark.slow

@@ -24,10 +24,12 @@ from typing import TypeVar
 import typer
 from rich.table import Table
 
+from gpushield_edge.admin.audited import AuditedKeyAdmin
 from gpushield_edge.admin.service import KeyAdmin, KeyAdminError, LocalKeyAdmin, NewKey
 from gpushield_edge.keyguard import KeyLimits, KeyRecord
 from gpushield_edge.keyguard.records import KeyStatus
 from gpushield_edge.runtime_local.app import ADMIN_SECRET_ENV, open_key_guard
+from gpushield_edge.runtime_local.audit import JsonLinesAuditSink
 from gpushield_edge.runtime_local.clock import SystemClock
 from gpushield_edge.runtime_local.state import StateDir
 
@@ -52,7 +54,14 @@ def run_admin(
 
     async def main() -> T:
         if gate is None:
-            return await work(LocalKeyAdmin(open_key_guard(StateDir(state_dir)), SystemClock()))
+            state = StateDir(state_dir)
+            clock = SystemClock()
+            audit = JsonLinesAuditSink(state.ensure().audit_log)
+            try:
+                return await work(AuditedKeyAdmin(
+                    LocalKeyAdmin(open_key_guard(state), clock), audit, clock))
+            finally:
+                audit.close()
         secret = os.environ.get(ADMIN_SECRET_ENV)
         if not secret:
             raise KeyAdminError(f"--gate needs the admin credential in {ADMIN_SECRET_ENV}")
