@@ -139,3 +139,25 @@ def test_rotation_grace_window_then_only_the_new_secret(target: Target) -> None:
                 assert caught.value.code == "signature_invalid"
             for client in (new_tokens, new_signed):
                 assert client.infer(MODEL, PROMPT).status == "COMPLETED"
+
+
+def test_async_client_refreshes_once_after_a_rotation(target: Target) -> None:
+    from gpushield import AsyncClient
+
+    key = target.new_key()
+    auth = TokenAuth(*key, wall_clock=target.clock.now)
+
+    async def call(client: AsyncClient) -> str:
+        return (await client.infer(MODEL, PROMPT)).status
+
+    async def main() -> list[str]:
+        async with AsyncClient(target.url, auth=auth, max_retries=0) as client:
+            first = await call(client)
+            await asyncio.to_thread(target.rotate, key[0], 600)
+            # The cached token is now token_revoked: 4 concurrent calls (the key's cap), one
+            # refresh.
+            rest = await asyncio.gather(*[call(client) for _ in range(4)])
+            return [first, *rest]
+
+    assert asyncio.run(main()) == ["COMPLETED"] * 5
+    assert auth.token_requests == 2
