@@ -13,6 +13,7 @@ from typing import Any
 from gpushield_wire.policy import ModelPolicy
 
 from .backends.runpod import RunPodConfig
+from .tokens.config import TokensConfig, parse_tokens_config
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,8 @@ class GateConfig:
     # How long the gate waits for a key's guard (a Durable Object at the edge) before
     # refusing with guard_unavailable. Locally the guard is in-process and this is unused.
     guard_timeout_s: float = 2.0
+    # Access tokens: the gate's own issuer and trusted external ones (tokens/config.py).
+    tokens: TokensConfig = field(default_factory=TokensConfig)
 
     @property
     def largest_body(self) -> int:
@@ -58,7 +61,7 @@ def parse_config(document: Mapping[str, Any], secrets: Mapping[str, str]) -> Gat
         "clock_skew_s", "max_signature_window_s", "max_header_bytes", "max_body_bytes",
         "public_authority", "guard_timeout_s",
     })
-    _reject_unknown("top level", document, {"gate", "models"})
+    _reject_unknown("top level", document, {"gate", "models", "tokens"})
     models: dict[str, ModelConfig] = {}
     for name, entry in dict(document.get("models", {})).items():
         entry = dict(entry)
@@ -83,4 +86,6 @@ def parse_config(document: Mapping[str, Any], secrets: Mapping[str, str]) -> Gat
             policy=ModelPolicy.from_dict(entry.get("policy", {})),
             deadline_s=float(entry.get("deadline_s", 120.0)),
         )
-    return GateConfig(models=models, **gate)
+    tokens = parse_tokens_config(document.get("tokens", {}), secrets,
+                                 gate.get("public_authority"))
+    return GateConfig(models=models, tokens=tokens, **gate)

@@ -16,6 +16,8 @@ from .ports import AuditSink, Background, Clock, Crypto, Upstream
 
 if TYPE_CHECKING:
     from .admin.api import AdminAccess
+    from .tokens.service import TokenService
+    from .tokens.verifier import Grant
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,8 @@ class Services:
     backends: Mapping[str, Backend]
     # The signed admin API (key management); None leaves /admin routes unrouted.
     admin: AdminAccess | None = None
+    # /oauth/token, JWKS and Bearer verification; None: the gate takes signatures only.
+    tokens: TokenService | None = None
 
 
 @dataclass(slots=True)
@@ -59,8 +63,12 @@ class RequestContext:
     # Admin API requests: what was done, to which key (audited; never a secret).
     admin_action: str | None = None
     admin_target: str | None = None
+    # A verified bearer token (stages/bearer.py), and the key a request acts for when it
+    # is not (only) signed: a token's key, or the client of a token request.
+    bearer: Grant | None = None
+    principal: str | None = None
 
     @property
     def key_id(self) -> str | None:
         signature = self.signature
-        return signature.keyid if signature is not None else None
+        return signature.keyid if signature is not None else self.principal

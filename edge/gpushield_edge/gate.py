@@ -6,6 +6,7 @@ request into a `GateRequest` and the `GateResponse` back.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import traceback
@@ -21,10 +22,12 @@ from .keyguard.rpc import GuardUnreachable
 from .openapi import openapi_document
 from .pipeline import run_pipeline
 from .ports import AuditEvent
+from .tokens import endpoint as token_endpoint
 
 logger = logging.getLogger("gpushield.gate")
 
 MODELS_PREFIX = "/v1/models/"
+JWKS_PATH = "/.well-known/jwks.json"
 INFER_SUFFIX = "/infer"
 
 
@@ -105,6 +108,10 @@ class Gate:
             if self.services.admin is None:
                 raise ProblemError("admin_disabled")
             return await admin_api.handle(ctx, self.services, self.services.admin)
+        if path == token_endpoint.PATH:
+            return await token_endpoint.handle(ctx, self.services)
+        if path == JWKS_PATH:
+            return await self._jwks(ctx)
         cached = self._static.get(path)
         if cached is not None:
             if request.method != "GET":
@@ -113,6 +120,17 @@ class Gate:
         if path == "/healthz":
             return GateResponse.json(200, {"status": "ok"})
         raise ProblemError("not_found")
+
+    async def _jwks(self, ctx: RequestContext) -> GateResponse:
+        """RFC 7517 key set of the gate's token-signing keys, overlap included; cacheable
+        for a few minutes (a new key is published before it signs, see tokens/issuer.py)."""
+        if ctx.request.method != "GET":
+            raise ProblemError("method_not_allowed")
+        tokens = self.services.tokens
+        if tokens is None:
+            raise ProblemError("not_found")
+        return GateResponse(200, json.dumps(await tokens.issuer.jwks(ctx.now)).encode(), [
+            ("content-type", "application/jwk-set+json"), ("cache-control", "max-age=300")])
 
     async def _finish(self, ctx: RequestContext, response: GateResponse) -> None:
         """Ends the lease. Any answer given after a job may have started — success, worker

@@ -58,6 +58,30 @@ _SIGNED = [
 ]
 
 
+def _token_paths() -> dict[str, Any]:
+    """RFC 6749 §4.4 token endpoint and the RFC 7517 key set (see tokens/endpoint.py)."""
+    oauth_error = {"description": "RFC 6749 §5.2 error (`error`) with the catalog `code`",
+                   "content": {"application/json": {"schema": {"type": "object"}}}}
+    return {
+        "/oauth/token": {"post": {
+            "summary": "Client credentials → RFC 9068 access token (Bearer, EdDSA, ≤ 15 min)."
+                       " Authenticate with an RFC 9421 signature, HTTP Basic or form secret.",
+            "requestBody": {"required": True, "content": {
+                "application/x-www-form-urlencoded": {"schema": {
+                    "type": "object", "required": ["grant_type"],
+                    "properties": {"grant_type": {"const": "client_credentials"},
+                                   "scope": {"type": "string"},
+                                   "pop": {"enum": ["true", "1"]}}}}}},
+            "responses": {"200": {"description": "access token"}, "400": oauth_error,
+                          "401": oauth_error, "503": oauth_error},
+        }},
+        "/.well-known/jwks.json": {"get": {
+            "summary": "The gate's token-signing keys (current and in overlap)",
+            "responses": {"200": {"description": "RFC 7517 JWK set"}},
+        }},
+    }
+
+
 def openapi_document(config: GateConfig) -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/v1/models": {"get": {
@@ -75,6 +99,8 @@ def openapi_document(config: GateConfig) -> dict[str, Any]:
             "responses": {"200": {"description": "job result"},
                           **{status: _PROBLEM for status in statuses}},
         }}
+    if config.tokens.enabled:
+        paths.update(_token_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "gpushield gate", "version": "1"},

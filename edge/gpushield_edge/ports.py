@@ -35,6 +35,33 @@ class Crypto(Protocol):
     async def ed25519_verify(self, public_key: bytes, data: bytes, signature: bytes) -> bool:
         """True only for a valid signature; False (never an exception) otherwise."""
 
+    async def ed25519_public_key(self, seed: bytes) -> bytes:
+        """The 32-byte public key of a 32-byte Ed25519 seed (RFC 8032 §5.1.5).
+
+        Used to publish the gate's token-signing keys in its JWKS. At the edge: import the seed
+        as PKCS#8 (the fixed prefix 302e020100300506032b657004220420 followed by the seed) with
+        `crypto.subtle.importKey("pkcs8", …, "Ed25519", true, ["sign"])`, export it as "jwk"
+        and base64url-decode its `x`. Raises ValueError for a seed that is not 32 bytes."""
+
+    async def ed25519_sign(self, seed: bytes, data: bytes) -> bytes:
+        """The 64-byte Ed25519 signature of `data` under the 32-byte seed (RFC 8032 §5.1.6);
+        the gate signs its access tokens with it (JWS alg EdDSA, RFC 8037 §3.1). At the edge:
+        the PKCS#8 import above, then `crypto.subtle.sign("Ed25519", key, data)`."""
+
+    async def jws_verify(
+        self, alg: str, jwk: Mapping[str, str], data: bytes, signature: bytes
+    ) -> bool:
+        """Verifies a JWS signature (RFC 7518 §3) with a public key given as a JWK.
+
+        `alg` is one of RS256/384/512 (RSASSA-PKCS1-v1_5), PS256/384/512 (RSASSA-PSS, MGF1
+        with the same hash, salt length = hash length), ES256/384/512 (ECDSA on P-256/384/521,
+        `signature` is the fixed-length R||S of RFC 7518 §3.4, never DER) or EdDSA (Ed25519,
+        RFC 8037). `jwk` holds only public members — kty, crv, x, y, n, e — already validated
+        by `tokens.jwk` (type, curve and sizes agree with `alg`). At the edge this is
+        `importKey("jwk", jwk, params, false, ["verify"])` then `verify(params, …)`; an
+        invalid point or key is simply an unverifiable signature. Returns True only for a
+        valid signature; False (never an exception) otherwise, including an unknown `alg`."""
+
     async def seal(self, plaintext: bytes, associated_data: bytes) -> bytes:
         """Encrypts key material at rest under the key-encryption key (AEAD)."""
 

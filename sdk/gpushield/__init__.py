@@ -13,6 +13,7 @@ from __future__ import annotations
 from ._auth import SignatureAuth
 from ._client import AsyncClient, Client
 from ._protocol import InferenceResult, ModelInfo, Usage
+from ._tokens import TokenAuth
 from .errors import (
     APIError,
     AuthenticationError,
@@ -51,6 +52,7 @@ __all__ = [
     "PermissionDenied",
     "RateLimited",
     "SignatureAuth",
+    "TokenAuth",
     "TransportError",
     "Usage",
     "__version__",

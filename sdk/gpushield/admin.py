@@ -19,6 +19,7 @@ from gpushield_edge.admin.service import (
     KeyAdminError,
     KeyView,
     NewKey,
+    RotatedKey,
 )
 from gpushield_edge.keyguard.records import KeyRecord, KeyStatus
 from gpushield_wire.errors import parse_problem
@@ -81,6 +82,12 @@ class AdminClient:
     async def set_status(self, key_id: str, status: KeyStatus) -> KeyRecord:
         answer = await self._call("POST", f"/admin/keys/{key_id}/status", {"status": status})
         return KeyRecord.from_dict(answer["key"])
+
+    async def rotate(self, key_id: str, grace_s: float) -> RotatedKey:
+        answer = await self._call("POST", f"/admin/keys/{key_id}/rotate", {"grace_s": grace_s})
+        until = answer.get("previous_valid_until")
+        return RotatedKey(KeyRecord.from_dict(answer["key"]), str(answer["secret"]),
+                          None if until is None else float(until))
 
     async def remember_nonce(self, nonce: str, expires_at: float, now: float) -> bool:
         raise NotImplementedError("nonces are remembered by the gate, not by its clients")

@@ -170,6 +170,11 @@ _BY_CODE: dict[str, type[APIError]] = {
     "method_not_allowed": APIError,
     # Admin API answers: about a key-management request, not a model input.
     "admin_request_invalid": APIError,
+    # Token endpoint answers: about the credentials or the token request, not a model input.
+    "oauth_invalid_request": APIError,
+    "oauth_invalid_grant": AuthenticationError,
+    "oauth_invalid_scope": PermissionDenied,
+    "oauth_unsupported_grant_type": APIError,
 }
 
 _BY_STATUS: dict[int, type[APIError]] = {

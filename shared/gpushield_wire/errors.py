@@ -65,6 +65,27 @@ CATALOG: dict[str, ErrorKind] = _kinds(
     ErrorKind("key_revoked", 401, "Key has been revoked"),
     ErrorKind("key_expired", 401, "Key has expired"),
     ErrorKind("key_quarantined", 403, "Key is quarantined; an administrator must restore it"),
+    # -- bearer tokens (RFC 9068 JWT access tokens, RFC 8725 checks) ------------------------
+    ErrorKind("token_malformed", 401, "Bearer token is not a well-formed compact JWS"),
+    ErrorKind("token_too_large", 401, "Bearer token exceeds the size cap"),
+    ErrorKind("token_alg_unsupported", 401, "Bearer token algorithm is not allowed"),
+    ErrorKind("token_header_forbidden", 401, "Bearer token header has a forbidden parameter"),
+    ErrorKind("token_type_invalid", 401, "Bearer token typ is not accepted"),
+    ErrorKind("token_kid_unknown", 401, "Bearer token key id is not in a trusted key set"),
+    ErrorKind("token_signature_invalid", 401, "Bearer token signature does not verify"),
+    ErrorKind("token_claims_invalid", 401, "Bearer token claims are malformed or missing"),
+    ErrorKind("token_expired", 401, "Bearer token has expired"),
+    ErrorKind("token_not_yet_valid", 401, "Bearer token is not valid yet"),
+    ErrorKind("token_issued_in_future", 401, "Bearer token was issued in the future"),
+    ErrorKind("token_lifetime_too_long", 401, "Bearer token lifetime exceeds the maximum"),
+    ErrorKind("token_audience_invalid", 401, "Bearer token is not meant for this gate"),
+    ErrorKind("token_issuer_unknown", 401, "Bearer token issuer is not trusted"),
+    ErrorKind("token_revoked", 401, "Bearer token's key changed since it was issued"),
+    ErrorKind("token_pop_required", 401, "Bearer token is bound to a key: sign the request"),
+    ErrorKind("token_pop_mismatch", 401, "Request signature is not by the token's bound key"),
+    ErrorKind("token_auth_ambiguous", 401, "Request carries more than one credential"),
+    ErrorKind("issuer_keys_unavailable", 503, "Identity provider keys are unavailable",
+              retryable=True),
     # -- authorization ------------------------------------------------------------------------
     ErrorKind("model_not_in_scope", 403, "Key is not allowed to call this model"),
     # -- input policy -------------------------------------------------------------------------
@@ -92,6 +113,13 @@ CATALOG: dict[str, ErrorKind] = _kinds(
     ErrorKind("admin_disabled", 403, "The admin API is not enabled on this gate"),
     ErrorKind("admin_request_invalid", 400, "Admin request is invalid"),
     ErrorKind("key_not_found", 404, "No such key"),
+    # -- OAuth 2.0 token endpoint (RFC 6749 §5.2 error codes, answered as OAuth JSON) ---------
+    ErrorKind("oauth_invalid_request", 400, "Token request is malformed"),
+    ErrorKind("oauth_invalid_client", 401, "Client authentication failed"),
+    ErrorKind("oauth_invalid_grant", 400, "The key cannot be granted a token"),
+    ErrorKind("oauth_invalid_scope", 400, "Requested scope exceeds the key's models"),
+    ErrorKind("oauth_unsupported_grant_type", 400, "Only client_credentials is supported"),
+    ErrorKind("tokens_disabled", 404, "This gate does not issue tokens"),
 )
 
 

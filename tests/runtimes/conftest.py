@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +35,27 @@ from gpushield.devtools.scenarios import Keys
 from gpushield_edge.admin.service import KeyView, NewKey
 from gpushield_edge.keyguard import KeyLimits
 from gpushield_edge.keyguard.records import KeyStatus
+from gpushield_edge.tokens.issuer import new_signing_key_text
 from gpushield_wire import credentials
 
 RUNTIMES = ("local", "workers")
 _AUDIT_LINE = re.compile(r'\{"gpushield_audit":.*\}')
+
+
+class OffsetClock:
+    """The local gate's wall clock, movable like the Worker's (see `advance_clock`)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def now(self) -> float:
+        return time.time() + self.offset
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
 
 
 @dataclass
@@ -50,6 +69,22 @@ class GateUnderTest:
     # The Signer protocol (tests/support/bad_requests.py) for the gate's own admin-made key.
     key_id: str = ""
     secret: str = ""
+    clock_offset: float = 0.0
+
+    def advance_clock(self, offset_s: float) -> None:
+        """Moves the gate's wall clock `offset_s` ahead of real time (0 puts it back): past a
+        grace window or an expiry without sleeping. Clients use `wall_clock` to follow it."""
+        self.clock_offset = offset_s
+        if self.local is not None:
+            clock = self.local.local.gate.services.clock
+            assert isinstance(clock, OffsetClock)
+            clock.offset = offset_s
+        else:
+            assert self.edge is not None
+            self.edge.set_clock(offset_s)
+
+    def wall_clock(self) -> float:
+        return time.time() + self.clock_offset
 
     @property
     def base_url(self) -> str:
@@ -103,6 +138,15 @@ def gate_document(worker_url: str) -> dict[str, Any]:
     return document
 
 
+@pytest.fixture(autouse=True)
+def _real_time_after_each_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "gate" in request.fixturenames:
+        gate = request.getfixturevalue("gate")
+        if gate.clock_offset:
+            gate.advance_clock(0.0)
+
+
 @pytest.fixture(scope="session")
 def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWorker]:
     with start_runpod_worker(tmp_path_factory.mktemp("runpod"), hooks=True) as running:
@@ -125,13 +169,16 @@ def gate(
     if request.param == "local":
         environ = {"GPUSHIELD_ADMIN_SECRET": admin_secret}
         with serve_gate(document, root, environ=environ) as running:
+            gate = running.local.gate
+            gate.services = dataclasses.replace(gate.services, clock=OffsetClock())
             yield _with_key(GateUnderTest("local", running.url, admin_secret, local=running))
         return
     bundle = request.getfixturevalue("worker_bundle")
     description = env_description(
         {"GPUSHIELD_CONFIG": tomli_w.dumps(document)},
         {"GPUSHIELD_KEK": base64.urlsafe_b64encode(os.urandom(32)).decode(),
-         "GPUSHIELD_ADMIN_SECRET": admin_secret},
+         "GPUSHIELD_ADMIN_SECRET": admin_secret,
+         "GPUSHIELD_TOKEN_SIGNING_KEY": new_signing_key_text()},
     )
     with serve_worker(bundle, description, root) as edge:
         yield _with_key(GateUnderTest("workers", edge.url, admin_secret, edge=edge))

@@ -16,7 +16,7 @@ from tests.support.workers_runtime import ROOT
 
 # Workers' limit on the compressed upload (free plan; paid plans allow 10 MB).
 FREE_PLAN_LIMIT_BYTES = 3 * 1024 * 1024
-SHIPPED_SUFFIXES = (".py", ".json")
+SHIPPED_SUFFIXES = (".py", ".json", ".txt")
 SECRET_SHAPES = re.compile(rb"gss_[A-Za-z0-9_-]{43}|-----BEGIN [A-Z ]*PRIVATE KEY-----")
 
 

@@ -285,6 +285,11 @@ EXPECTED_CLASS: dict[str, type[APIError]] = {
     "guard_unavailable": GateUnavailable,
     "key_not_found": NotFound,
     "admin_request_invalid": APIError,
+    "oauth_invalid_request": APIError,
+    "oauth_invalid_grant": AuthenticationError,
+    "oauth_invalid_scope": PermissionDenied,
+    "oauth_unsupported_grant_type": APIError,
+    "tokens_disabled": NotFound,
 }
 
 

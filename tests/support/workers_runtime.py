@@ -87,6 +87,10 @@ class RunningWorkerGate:
         httpx.post(f"{self.control}/faults", json={"binding": binding, "mode": mode},
                    timeout=10).raise_for_status()
 
+    def set_clock(self, offset_s: float) -> None:
+        httpx.post(f"{self.control}/clock", json={"offset_s": offset_s},
+                   timeout=10).raise_for_status()
+
     def stats(self) -> dict[str, Any]:
         answer: dict[str, Any] = httpx.get(f"{self.control}/stats", timeout=10).json()
         return answer

@@ -7,7 +7,7 @@
 //
 // stdout carries exactly one JSON line once ready: {"url": ..., "control": ...}. Everything else
 // (Python print output, timings, errors) goes to stderr. Load errors exit non-zero.
-// Control server: POST /faults {"binding","mode"}; GET /stats.
+// Control server: POST /faults {"binding","mode"}; POST /clock {"offset_s"}; GET /stats.
 import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { createPythonWorker } from './host.mjs';
@@ -15,6 +15,12 @@ import { buildEnv, readEnvDescription } from './bindings.mjs';
 import { toWebRequest, sendWebResponse, DEFAULT_CF } from './http_bridge.mjs';
 
 const log = (msg) => process.stderr.write(`[serve] ${msg}\n`);
+
+// The isolate's wall clock, movable from the control server (POST /clock) so tests can jump
+// past a grace window or an expiry without sleeping. Python's time.time() reads Date.now().
+const realDateNow = Date.now.bind(Date);
+let clockOffsetMs = 0;
+Date.now = () => realDateNow() + clockOffsetMs;
 
 function fail(msg, detail) {
   if (detail) process.stderr.write(`${detail.trimEnd()}\n`);
@@ -110,6 +116,13 @@ const control = http.createServer(async (req, res) => {
       worker.setFault(binding, mode);
       log(`fault mode for ${binding}: ${mode}`);
       return json(200, { binding, mode });
+    }
+    if (req.method === 'POST' && pathname === '/clock') {
+      const { offset_s: offset } = await readJson(req);
+      if (typeof offset !== 'number' || !Number.isFinite(offset)) throw new Error('offset_s must be a number');
+      clockOffsetMs = offset * 1000;
+      log(`wall clock offset: ${offset} s`);
+      return json(200, { offset_s: offset });
     }
     return json(404, { error: `no control route ${req.method} ${pathname}` });
   } catch (err) {

@@ -4,6 +4,7 @@
     POST /admin/keys                 create a key; the answer carries its secret, once
     GET  /admin/keys/{id}            one key and its requests in flight
     POST /admin/keys/{id}/status     {"status": "active" | "revoked" | "quarantined"}
+    POST /admin/keys/{id}/rotate     {"grace_s": seconds}; the answer carries the new secret
 
 Requests are signed exactly like inference calls (RFC 9421, gpushield's profile) but with the
 admin credential — key id `gpushield-admin` and a secret the gate reads from its environment
@@ -30,7 +31,7 @@ from .service import STATUSES, KeyAdmin, KeyAdminError, NewKey
 ADMIN_KEY_ID = "gpushield-admin"
 PREFIX = "/admin/keys"
 _MAX_BODY = 16 * 1024
-_KEY_ROUTE = re.compile(r"/admin/keys/([A-Za-z0-9_-]{1,64})(/status)?")
+_KEY_ROUTE = re.compile(r"/admin/keys/([A-Za-z0-9_-]{1,64})(/status|/rotate)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,21 @@ def _body(ctx: RequestContext) -> Any:
     return parse_json_body(ctx.request.body, max_depth=4, max_values=256)
 
 
+async def _rotate(ctx: RequestContext, admin: KeyAdmin, key_id: str, document: Any
+                  ) -> GateResponse:
+    grace = document.get("grace_s") if isinstance(document, dict) else None
+    if (isinstance(grace, bool) or not isinstance(grace, int | float)
+            or set(document) != {"grace_s"}):
+        raise ProblemError("admin_request_invalid", "body must be {\"grace_s\": seconds}")
+    ctx.admin_action = "rotate"
+    rotated = await admin.rotate(key_id, float(grace))
+    return GateResponse.json(
+        200, {"key": rotated.record.to_dict(), "secret": rotated.secret,
+              "previous_valid_until": rotated.previous_valid_until},
+        [("cache-control", "no-store")],
+    )
+
+
 async def handle(ctx: RequestContext, services: Services, access: AdminAccess) -> GateResponse:
     ctx.stage = "admin_authenticate"
     await _authenticate(ctx, services, access)
@@ -120,6 +136,8 @@ async def handle(ctx: RequestContext, services: Services, access: AdminAccess) -
         if method != "POST":
             raise ProblemError("method_not_allowed")
         document = _body(ctx)
+        if status_route == "/rotate":
+            return await _rotate(ctx, admin, key_id, document)
         status = document.get("status") if isinstance(document, dict) else None
         if status not in STATUSES:
             raise ProblemError("admin_request_invalid",

@@ -17,7 +17,7 @@ from gpushield_wire import credentials
 from ..keyguard.guard import KeyGuardError
 from ..keyguard.records import KeyRecord, KeyStatus
 from ..keyguard.rpc import GuardCall, call_guard
-from .service import CreatedKey, KeyAdminError, KeyView, NewKey
+from .service import CreatedKey, KeyAdminError, KeyView, NewKey, RotatedKey
 
 DirectoryCall = Callable[[str, str], Awaitable[str]]
 """`call(method, args_json) -> result_json` on the directory object."""
@@ -58,6 +58,13 @@ class DurableKeyAdmin:
         record = KeyRecord.from_dict(answer["key"])
         await self._dir("put", {"key": record.to_dict()})
         return record
+
+    async def rotate(self, key_id: str, grace_s: float) -> RotatedKey:
+        self._check_id(key_id)
+        answer = await self._ask(key_id, "rotate", {"key_id": key_id, "grace_s": grace_s})
+        record = KeyRecord.from_dict(answer["key"])
+        await self._dir("put", {"key": record.to_dict()})
+        return RotatedKey(record, str(answer["secret"]), answer["previous_valid_until"])
 
     async def remember_nonce(self, nonce: str, expires_at: float, now: float) -> bool:
         return bool(await self._dir(

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from gpushield_wire import algorithms, credentials
 
+from ..keyguard import rotation
 from ..keyguard.guard import KeyGuardCore, KeyGuardError
 from ..keyguard.records import KeyLimits, KeyRecord, KeyStatus
 from ..ports import Clock
@@ -45,6 +46,7 @@ class NewKey:
                 "burst": self.limits.burst,
                 "max_concurrency": self.limits.max_concurrency,
                 "max_call_gpu_ms": self.limits.max_call_gpu_ms,
+                "token_ttl_s": self.limits.token_ttl_s,
             },
             "expires_at": self.expires_at,
             "label": self.label,
@@ -72,12 +74,14 @@ class NewKey:
                 burst=int(limits_doc.get("burst", defaults.burst)),
                 max_concurrency=int(limits_doc.get("max_concurrency", defaults.max_concurrency)),
                 max_call_gpu_ms=int(limits_doc.get("max_call_gpu_ms", defaults.max_call_gpu_ms)),
+                token_ttl_s=int(limits_doc.get("token_ttl_s", defaults.token_ttl_s)),
             )
         except (TypeError, ValueError, OverflowError):
             raise KeyAdminError("limits must be numbers") from None
         if (not 0 < limits.rate_per_minute <= 1e6 or not 1 <= limits.burst <= 1_000_000
                 or not 1 <= limits.max_concurrency <= 10_000
-                or not 1 <= limits.max_call_gpu_ms <= 86_400_000):
+                or not 1 <= limits.max_call_gpu_ms <= 86_400_000
+                or not 60 <= limits.token_ttl_s <= 900):
             raise KeyAdminError("limits are out of range")
         expires_at = document.get("expires_at")
         if expires_at is not None and (
@@ -98,6 +102,18 @@ class CreatedKey:
 
 
 @dataclass(frozen=True, slots=True)
+class RotatedKey:
+    record: KeyRecord
+    # The new formatted secret (gss_…): shown once, like a new key's.
+    secret: str
+    # Until when the previous secret still verifies (None: it stopped at once).
+    previous_valid_until: float | None
+
+    def __repr__(self) -> str:
+        return f"RotatedKey(key_id={self.record.key_id!r}, version={self.record.version})"
+
+
+@dataclass(frozen=True, slots=True)
 class KeyView:
     record: KeyRecord
     in_flight: int
@@ -111,6 +127,10 @@ class KeyAdmin(Protocol):
     async def get(self, key_id: str) -> KeyView: ...
 
     async def set_status(self, key_id: str, status: KeyStatus) -> KeyRecord: ...
+
+    async def rotate(self, key_id: str, grace_s: float) -> RotatedKey:
+        """A new secret; the old one keeps verifying for `grace_s` seconds, then fails."""
+        ...
 
     async def remember_nonce(self, nonce: str, expires_at: float, now: float) -> bool:
         """Records an admin request's nonce; False if it was already used (a replay)."""
@@ -147,6 +167,15 @@ class LocalKeyAdmin:
     async def set_status(self, key_id: str, status: KeyStatus) -> KeyRecord:
         self._known(key_id)
         return self.core.set_status(key_id, status)
+
+    async def rotate(self, key_id: str, grace_s: float) -> RotatedKey:
+        self._known(key_id)
+        try:
+            secret, until = await rotation.rotate_key(
+                self.core.storage, self.core.crypto, key_id, grace_s, self.clock.now())
+        except rotation.RotationError as error:
+            raise KeyAdminError(str(error), missing=error.missing) from None
+        return RotatedKey(self.core.get_key(key_id), credentials.format_secret(secret), until)
 
     async def remember_nonce(self, nonce: str, expires_at: float, now: float) -> bool:
         return self.core.remember_admin_nonce(nonce, expires_at, now)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from .grants import GrantRequest, GrantResult
 from .records import AdmitRequest, AdmitResult, KeyLimits, KeyRecord, StoredResponse
 
 
@@ -22,5 +23,10 @@ class KeyGuard(Protocol):
         now: float,
     ) -> None: ...
 
+    async def grant(self, request: GrantRequest) -> GrantResult:
+        """Token endpoint: authenticates the client and says what token it may have."""
+        ...
 
-__all__ = ["AdmitRequest", "AdmitResult", "KeyGuard", "KeyLimits", "KeyRecord", "StoredResponse"]
+
+__all__ = ["AdmitRequest", "AdmitResult", "GrantRequest", "GrantResult", "KeyGuard", "KeyLimits",
+           "KeyRecord", "StoredResponse"]

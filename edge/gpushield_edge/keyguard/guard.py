@@ -22,7 +22,9 @@ from typing import Any
 from gpushield_wire import algorithms
 
 from ..ports import Crypto
+from . import rotation
 from .records import (
+    DEFAULT_TOKEN_TTL_S,
     AdmitRequest,
     AdmitResult,
     KeyLimits,
@@ -38,7 +40,7 @@ IDEMPOTENCY_TTL_S = 24 * 3600.0
 _KEY_COLUMNS = (
     "k.key_id, k.alg, k.scopes, k.status, k.version, k.rate_per_minute, k.burst, "
     "k.max_concurrency, k.max_call_gpu_ms, k.expires_at, k.created_at, k.label, "
-    "b.last_used_at, COALESCE(b.admitted_count, 0)"
+    "b.last_used_at, COALESCE(b.admitted_count, 0), k.token_ttl_s"
 )
 _KEY_FROM = "keys k LEFT JOIN buckets b ON b.key_id = k.key_id"
 # Expired nonces and leases are swept every this many admissions (amortised, off most
@@ -59,7 +61,7 @@ class KeyGuardError(Exception):
 
 def _record(row: tuple[Any, ...]) -> KeyRecord:
     (key_id, alg, scopes, status, version, rate, burst, concurrency, call_ms,
-     expires_at, created_at, label, last_used_at, admitted) = row
+     expires_at, created_at, label, last_used_at, admitted, token_ttl) = row
     return KeyRecord(
         key_id=str(key_id),
         alg=str(alg),
@@ -71,6 +73,7 @@ def _record(row: tuple[Any, ...]) -> KeyRecord:
             burst=int(burst),
             max_concurrency=int(concurrency),
             max_call_gpu_ms=int(call_ms),
+            token_ttl_s=DEFAULT_TOKEN_TTL_S if token_ttl is None else int(token_ttl),
         ),
         expires_at=None if expires_at is None else float(expires_at),
         created_at=float(created_at),
@@ -126,40 +129,55 @@ class KeyGuardCore:
 
     async def _authenticate(self, request: AdmitRequest) -> AdmitResult | int:
         """The signature under the key's secret: the secret never leaves the guard.
-        Returns the key version it verified against, or the refusal."""
+        Returns the key version it verified against, or the refusal. During a rotation's
+        grace window the previous secret verifies too (see `rotation.py`)."""
+        if request.auth == "bearer":
+            return rotation.bearer_version(self.storage, request)
         rows = self.storage.query(
-            "SELECT alg, sealed_secret, version FROM keys WHERE key_id = ?", (request.key_id,)
+            "SELECT alg, sealed_secret, version, prev_sealed_secret, prev_valid_until "
+            "FROM keys WHERE key_id = ?", (request.key_id,)
         )
         if not rows:
             return AdmitResult("refused", code="key_unknown")
-        alg, sealed, version = rows[0]
+        alg, sealed, version, prev_sealed, prev_valid_until = rows[0]
         if alg != request.alg:
             return AdmitResult("refused", code="signature_alg_unsupported")
-        try:
-            key_material = await self._key_material(request.key_id, bytes(sealed))
-        except ValueError:
-            return AdmitResult("refused", code="guard_unavailable")
-        if request.alg == algorithms.ED25519:
-            valid = (len(key_material) == 32 and len(request.signature) == 64
-                     and await self.crypto.ed25519_verify(
-                         key_material, request.signature_base, request.signature))
-        else:
-            valid = algorithms.verify(
-                request.alg, key_material, request.signature_base, request.signature)
+        valid = False
+        for candidate in rotation.live_secrets(sealed, prev_sealed, prev_valid_until,
+                                               request.now):
+            try:
+                key_material = await self._key_material(request.key_id, candidate)
+            except ValueError:
+                return AdmitResult("refused", code="guard_unavailable")
+            if await self._verifies(request, key_material):
+                valid = True
+                break
         if not valid:
             return AdmitResult("refused", code="signature_invalid")
+        if request.token_version is not None and request.token_version != int(version):
+            return AdmitResult("refused", code="token_revoked")
         return int(version)
+
+    async def _verifies(self, request: AdmitRequest, key_material: bytes) -> bool:
+        if request.alg == algorithms.ED25519:
+            return (len(key_material) == 32 and len(request.signature) == 64
+                    and await self.crypto.ed25519_verify(
+                        key_material, request.signature_base, request.signature))
+        return algorithms.verify(
+            request.alg, key_material, request.signature_base, request.signature)
 
     async def _key_material(self, key_id: str, sealed: bytes) -> bytes:
         """Opens a sealed secret once per process (or Durable Object instance). The sealed
-        bytes are the cache key, so a rotated secret is never served from the cache."""
-        cached = self._opened.get(key_id)
+        bytes are the cache key, so a rotated secret is never served from the cache; during
+        a rotation's grace window both secrets are cached (the key id plus a hash of each)."""
+        slot = f"{key_id}#{hash(sealed)}"
+        cached = self._opened.get(slot)
         if cached is not None and cached[0] == sealed:
             return cached[1]
         material = await self.crypto.open(sealed, key_id.encode())
         if len(self._opened) >= OPENED_CACHE_SIZE:
             self._opened.pop(next(iter(self._opened)))
-        self._opened[key_id] = (sealed, material)
+        self._opened[slot] = (sealed, material)
         return material
 
     def _decide(self, request: AdmitRequest, verified_version: int) -> AdmitResult | None:
@@ -190,8 +208,9 @@ class KeyGuardCore:
         if "*" not in scope_list and request.model not in scope_list:
             return AdmitResult("refused", code="model_not_in_scope")
 
-        # 3. Replay: a nonce is good once within its signature's validity.
-        if query(
+        # 3. Replay: a nonce is good once within its signature's validity (a bearer token
+        # has no nonce: it is reused until it expires, and the version check above bounds it).
+        if request.auth != "bearer" and query(
             "SELECT 1 FROM nonces WHERE key_id = ? AND nonce = ? AND expires_at >= ?",
             (request.key_id, request.nonce, now),
         ):
@@ -280,6 +299,8 @@ class KeyGuardCore:
         )
 
     def _remember_nonce(self, request: AdmitRequest) -> None:
+        if request.auth == "bearer":
+            return
         self.storage.query(
             "INSERT OR REPLACE INTO nonces (key_id, nonce, expires_at) VALUES (?, ?, ?)",
             (request.key_id, request.nonce, request.nonce_expires_at),
@@ -339,10 +360,11 @@ class KeyGuardCore:
             self.storage.query(
                 "INSERT INTO keys (key_id, alg, sealed_secret, scopes, status, version, "
                 "rate_per_minute, burst, max_concurrency, max_call_gpu_ms, expires_at, "
-                "created_at, label) VALUES (?, ?, ?, ?, 'active', 1, ?, ?, ?, ?, ?, ?, ?)",
+                "created_at, label, token_ttl_s) "
+                "VALUES (?, ?, ?, ?, 'active', 1, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (key_id, alg, sealed, json.dumps(list(scopes)), limits.rate_per_minute,
                  limits.burst, limits.max_concurrency, limits.max_call_gpu_ms, expires_at,
-                 now, label),
+                 now, label, limits.token_ttl_s),
             )
 
         self.storage.atomic(work)

@@ -4,7 +4,8 @@ loop is cheaper than a thread hop and keeps each decision atomic."""
 
 from __future__ import annotations
 
-from . import AdmitRequest, AdmitResult, StoredResponse
+from . import AdmitRequest, AdmitResult, GrantRequest, GrantResult, StoredResponse
+from .grants import grant
 from .guard import KeyGuardCore
 
 
@@ -24,3 +25,6 @@ class InProcessKeyGuard:
         now: float,
     ) -> None:
         self.core.complete(key_id, lease_id, idempotency_key, response, now)
+
+    async def grant(self, request: GrantRequest) -> GrantResult:
+        return await grant(self.core, request)

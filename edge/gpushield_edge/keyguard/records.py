@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 KeyStatus = Literal["active", "revoked", "quarantined"]
+DEFAULT_TOKEN_TTL_S = 600
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +21,8 @@ class KeyLimits:
     max_concurrency: int = 4
     # GPU time one call may use; handed to the backend (RunPod policy.executionTimeout).
     max_call_gpu_ms: int = 60_000
+    # Lifetime of the access tokens this key is granted at /oauth/token (at most 900 s).
+    token_ttl_s: int = DEFAULT_TOKEN_TTL_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +84,12 @@ class AdmitRequest:
     # Hash of what the request asks for (method, path, body digest): the same Idempotency-Key
     # with a different request is refused rather than answered with the other's result.
     fingerprint: str | None = None
+    # "signature": RFC 9421, verified here; "bearer": a token the gate already verified, so
+    # there is no signature and no nonce (a token is used many times by design).
+    auth: str = "signature"
+    # The key version a token was minted under: any change since (revoke, rotate, restore)
+    # refuses it with token_revoked. None when no token is involved.
+    token_version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

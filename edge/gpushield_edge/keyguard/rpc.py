@@ -18,6 +18,8 @@ from typing import Any
 from gpushield_wire import credentials
 
 from ..ports import Clock
+from . import rotation
+from .grants import GrantRequest, GrantResult, grant
 from .guard import KeyGuardCore, KeyGuardError
 from .records import AdmitRequest, AdmitResult, KeyLimits, StoredResponse
 
@@ -83,6 +85,8 @@ class GuardEndpoint:
             "create": self.create,
             "get": self.get,
             "set_status": self.set_status,
+            "grant": self.grant,
+            "rotate": self.rotate,
         }
 
     async def dispatch(self, method: str, payload: str) -> str:
@@ -91,7 +95,7 @@ class GuardEndpoint:
             raise GuardRpcError(f"unknown guard method {method!r}")
         try:
             result = await handler(decode(payload))
-        except KeyGuardError as error:
+        except (KeyGuardError, rotation.RotationError) as error:
             return encode({"error": str(error), "missing": error.missing})
         return encode({"ok": result})
 
@@ -122,6 +126,19 @@ class GuardEndpoint:
 
     async def set_status(self, args: dict[str, Any]) -> Any:
         return {"key": self.core.set_status(str(args["key_id"]), args["status"]).to_dict()}
+
+    async def grant(self, args: dict[str, Any]) -> Any:
+        """Token endpoint authentication; a client secret is compared here, never returned."""
+        return asdict(await grant(self.core, GrantRequest(**args["request"])))
+
+    async def rotate(self, args: dict[str, Any]) -> Any:
+        """A new secret, generated inside the key's guard and returned once."""
+        key_id = str(args["key_id"])
+        secret, until = await rotation.rotate_key(
+            self.core.storage, self.core.crypto, key_id, float(args["grace_s"]),
+            self.clock.now())
+        return {"key": self.core.get_key(key_id).to_dict(),
+                "secret": credentials.format_secret(secret), "previous_valid_until": until}
 
 
 GuardCall = Callable[[str, str, str], Awaitable[str]]
@@ -159,3 +176,7 @@ class RemoteKeyGuard:
             "key_id": key_id, "lease_id": lease_id, "idempotency_key": idempotency_key,
             "response": response, "now": now,
         })
+
+    async def grant(self, request: GrantRequest) -> GrantResult:
+        result = await call_guard(self._call, request.key_id, "grant", {"request": request})
+        return GrantResult(**{**result, "scopes": tuple(result["scopes"])})

@@ -70,6 +70,16 @@ SCHEMA: tuple[str, ...] = (
     ) WITHOUT ROWID""",
 )
 
+# Tokens and key lifecycle (issue 4): during a rotation's grace window the previous sealed
+# secret still verifies until `prev_valid_until`; `token_ttl_s` is the lifetime of the access
+# tokens this key is granted (NULL: the gate's default).
+ROTATION: tuple[str, ...] = (
+    "ALTER TABLE keys ADD COLUMN prev_sealed_secret BLOB",
+    "ALTER TABLE keys ADD COLUMN prev_valid_until REAL",
+    "ALTER TABLE keys ADD COLUMN token_ttl_s INTEGER",
+)
+
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     SCHEMA,
+    ROTATION,
 )

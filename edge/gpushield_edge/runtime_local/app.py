@@ -26,12 +26,14 @@ from ..gate import Gate
 from ..keyguard.guard import KeyGuardCore
 from ..keyguard.inprocess import InProcessKeyGuard
 from ..ports import Upstream
+from ..tokens.service import build_token_service
 from .audit import JsonLinesAuditSink
 from .background import TaskBackground
 from .clock import SystemClock
 from .crypto import LocalCrypto
 from .state import StateDir
 from .storage import SqliteStorage
+from .token_keys import token_signing_key_text
 from .upstream import HttpxUpstream
 
 
@@ -51,7 +53,9 @@ def load_config_document(path: Path | None) -> dict[str, Any]:
     merged["gate"] = {**document.get("gate", {}), **user.get("gate", {})}
     if "models" in user:
         merged["models"] = user["models"]
-    unknown = set(user) - {"gate", "models"}
+    if "tokens" in user:
+        merged["tokens"] = user["tokens"]
+    unknown = set(user) - {"gate", "models", "tokens"}
     if unknown:
         raise ValueError(f"{path}: unknown sections {sorted(unknown)}")
     return merged
@@ -103,6 +107,10 @@ class LocalGate:
         backends: dict[str, Backend] = {
             name: RunPodBackend(model.backend) for name, model in config.models.items()
         }
+        tokens = build_token_service(
+            config.tokens, token_signing_key_text(state, environ), core.crypto,
+            upstream or http_upstream, skew_s=config.clock_skew_s,
+        ) if config.tokens.enabled else None
         services = Services(
             config=config,
             clock=clock,
@@ -113,6 +121,7 @@ class LocalGate:
             background=background,
             backends=backends,
             admin=admin,
+            tokens=tokens,
         )
         return cls(Gate(services), core, http_upstream, audit, background)
 

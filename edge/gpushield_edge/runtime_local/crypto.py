@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Mapping
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from gpushield_wire.digest import SUPPORTED_ALGORITHMS
+
+from . import _jose
 
 _NONCE_BYTES = 12
 
@@ -36,6 +39,19 @@ class LocalCrypto:
         except (InvalidSignature, ValueError):
             return False
         return True
+
+    async def ed25519_public_key(self, seed: bytes) -> bytes:
+        return _jose.ed25519_public_key(seed)
+
+    async def ed25519_sign(self, seed: bytes, data: bytes) -> bytes:
+        if len(seed) != 32:
+            raise ValueError("an Ed25519 seed is 32 bytes")
+        return Ed25519PrivateKey.from_private_bytes(seed).sign(data)
+
+    async def jws_verify(
+        self, alg: str, jwk: Mapping[str, str], data: bytes, signature: bytes
+    ) -> bool:
+        return _jose.verify(alg, jwk, data, signature)
 
     async def seal(self, plaintext: bytes, associated_data: bytes) -> bytes:
         nonce = os.urandom(_NONCE_BYTES)

@@ -26,6 +26,8 @@ from ..context import Services
 from ..gate import Gate
 from ..http import GateResponse
 from ..keyguard.rpc import GuardUnreachable, RemoteKeyGuard
+from ..tokens.issuer import SIGNING_KEY_ENV
+from ..tokens.service import build_token_service
 from .crypto import WebCrypto
 from .request import gate_request, js_response
 from .services import ConsoleAuditSink, WaitUntilBackground, WorkersClock
@@ -103,16 +105,26 @@ def build_gate(env: Any, holder: _EnvHolder) -> Gate:
     backends: dict[str, Backend] = {
         name: RunPodBackend(model.backend) for name, model in config.models.items()
     }
+    crypto = WebCrypto()
+    upstream = FetchUpstream()
+    tokens = None
+    if config.tokens.enabled:
+        signing_key = strings.get(SIGNING_KEY_ENV)
+        if not signing_key:
+            raise ValueError(f"[tokens] is enabled but the {SIGNING_KEY_ENV} secret is not set")
+        tokens = build_token_service(config.tokens, signing_key, crypto, upstream,
+                                     skew_s=config.clock_skew_s)
     services = Services(
         config=config,
         clock=WorkersClock(),
-        crypto=WebCrypto(),
-        upstream=FetchUpstream(),
+        crypto=crypto,
+        upstream=upstream,
         guard=RemoteKeyGuard(guard_call),
         audit=ConsoleAuditSink(),
         background=WaitUntilBackground(),
         backends=backends,
         admin=admin,
+        tokens=tokens,
     )
     return Gate(services)
 

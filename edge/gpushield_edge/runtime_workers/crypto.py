@@ -9,8 +9,10 @@ exported from one runtime opens in the other under the same key-encryption key.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import js  # type: ignore[import-not-found]
@@ -23,6 +25,29 @@ from .jsbridge import buffer_bytes, js_list, js_object, js_value
 NATIVE_DIGEST_MIN_BYTES = 8 * 1024
 _WEB_DIGEST = {"sha-256": "SHA-256", "sha-512": "SHA-512"}
 _NONCE_BYTES = 12
+_PKCS8_ED25519_PREFIX = bytes.fromhex("302e020100300506032b657004220420")
+_PUBLIC_MEMBERS = ("kty", "crv", "x", "y", "n", "e")
+_HASH_OF = {"256": "SHA-256", "384": "SHA-384", "512": "SHA-512"}
+_EC_CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
+
+
+def _jws_params(
+    alg: str, jwk: Mapping[str, str]
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(importKey parameters, verify parameters) for a JWS `alg`, or None if unsupported."""
+    kty, bits = jwk.get("kty"), alg[2:]
+    if alg == "EdDSA" and kty == "OKP" and jwk.get("crv") == "Ed25519":
+        return {"name": "Ed25519"}, {"name": "Ed25519"}
+    if alg[:2] == "RS" and kty == "RSA" and bits in _HASH_OF:
+        params = {"name": "RSASSA-PKCS1-v1_5", "hash": _HASH_OF[bits]}
+        return params, params
+    if alg[:2] == "PS" and kty == "RSA" and bits in _HASH_OF:
+        return ({"name": "RSA-PSS", "hash": _HASH_OF[bits]},
+                {"name": "RSA-PSS", "saltLength": int(bits) // 8})
+    if alg in _EC_CURVES and kty == "EC" and jwk.get("crv") == _EC_CURVES[alg]:
+        return ({"name": "ECDSA", "namedCurve": _EC_CURVES[alg]},
+                {"name": "ECDSA", "hash": _HASH_OF[bits]})
+    return None
 
 
 class WebCrypto:
@@ -33,6 +58,7 @@ class WebCrypto:
         self._kek_raw = key_encryption_key
         self._kek: Any = None
         self._ed25519_keys: dict[bytes, Any] = {}
+        self._ed25519_signers: dict[bytes, Any] = {}
 
     def __repr__(self) -> str:
         return "WebCrypto(kek=<hidden>)"
@@ -53,6 +79,45 @@ class WebCrypto:
                 self._ed25519_keys[public_key] = key
             return bool(await subtle.verify(
                 js_object({"name": "Ed25519"}), key, js_value(signature), js_value(data)))
+        except Exception:
+            return False
+
+    async def _signing_key(self, seed: bytes) -> Any:
+        """Imports an Ed25519 seed as PKCS#8 (RFC 8410: a fixed 16-byte prefix + the seed)."""
+        if len(seed) != 32:
+            raise ValueError("an Ed25519 seed is 32 bytes")
+        key = self._ed25519_signers.get(seed)
+        if key is None:
+            key = await js.crypto.subtle.importKey(
+                "pkcs8", js_value(_PKCS8_ED25519_PREFIX + seed), js_object({"name": "Ed25519"}),
+                True, js_list(["sign"]))
+            self._ed25519_signers[seed] = key
+        return key
+
+    async def ed25519_public_key(self, seed: bytes) -> bytes:
+        exported = await js.crypto.subtle.exportKey("jwk", await self._signing_key(seed))
+        x = str(exported.x)
+        return base64.urlsafe_b64decode(x + "=" * (-len(x) % 4))
+
+    async def ed25519_sign(self, seed: bytes, data: bytes) -> bytes:
+        return await buffer_bytes(js.crypto.subtle.sign(
+            js_object({"name": "Ed25519"}), await self._signing_key(seed), js_value(data)))
+
+    async def jws_verify(
+        self, alg: str, jwk: Mapping[str, str], data: bytes, signature: bytes
+    ) -> bool:
+        """RFC 7518 algorithms on WebCrypto: RSASSA-PKCS1-v1_5, RSA-PSS (salt = hash
+        length), ECDSA (WebCrypto takes the raw R||S form JWS uses) and Ed25519."""
+        params = _jws_params(alg, jwk)
+        if params is None:
+            return False
+        import_params, verify_params = params
+        public = {name: str(jwk[name]) for name in _PUBLIC_MEMBERS if name in jwk}
+        try:
+            key = await js.crypto.subtle.importKey(
+                "jwk", js_object(public), js_object(import_params), False, js_list(["verify"]))
+            return bool(await js.crypto.subtle.verify(
+                js_object(verify_params), key, js_value(signature), js_value(data)))
         except Exception:
             return False
 

@@ -33,9 +33,25 @@ def rate_limit_headers(
     return headers
 
 
+def _bearer_request(ctx: RequestContext, services: Services) -> AdmitRequest:
+    """A bearer-only request: the token was verified by the gate; the guard checks its key's
+    status and version, scope, rate and concurrency (no signature, no nonce)."""
+    grant, model = ctx.bearer, ctx.model
+    assert grant is not None and model is not None
+    return AdmitRequest(
+        key_id=grant.key_id, alg="", signature_base=b"", signature=b"", model=model.name,
+        nonce="", nonce_expires_at=0.0, now=ctx.now,
+        lease_ttl_s=model.deadline_s + LEASE_MARGIN_S, idempotency_key=ctx.idempotency_key,
+        fingerprint=ctx.fingerprint, auth="bearer", token_version=grant.key_version,
+    )
+
+
 async def run(ctx: RequestContext, services: Services) -> None:
     signature = ctx.signature
     model = ctx.model
+    if signature is None and ctx.bearer is not None:
+        await _decide(ctx, services, _bearer_request(ctx, services))
+        return
     assert signature is not None and model is not None
     request = AdmitRequest(
         key_id=str(signature.keyid),
@@ -49,7 +65,13 @@ async def run(ctx: RequestContext, services: Services) -> None:
         lease_ttl_s=model.deadline_s + LEASE_MARGIN_S,
         idempotency_key=ctx.idempotency_key,
         fingerprint=ctx.fingerprint,
+        # A proof-of-possession token rides along: its version must still be the key's.
+        token_version=ctx.bearer.key_version if ctx.bearer is not None else None,
     )
+    await _decide(ctx, services, request)
+
+
+async def _decide(ctx: RequestContext, services: Services, request: AdmitRequest) -> None:
     try:
         decision = await services.guard.admit(request)
     except Exception:

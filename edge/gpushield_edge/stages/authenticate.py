@@ -15,6 +15,7 @@ from gpushield_wire.errors import ProblemError
 
 from ..context import RequestContext, Services
 from ..ports import Crypto
+from . import bearer
 
 _MAX_IDEMPOTENCY_KEY = 255
 
@@ -46,10 +47,29 @@ async def verify_body_digest(value: str | None, body: bytes, crypto: Crypto) -> 
     digest.check_digests(present, computed)
 
 
+def _remember_idempotency(ctx: RequestContext, idempotency_key: str | None) -> None:
+    request = ctx.request
+    ctx.idempotency_key = idempotency_key
+    if idempotency_key is not None:
+        what = "\n".join((request.method, request.path, request.query,
+                          request.headers.get("content-digest", "")))
+        ctx.fingerprint = hashlib.sha256(what.encode()).hexdigest()[:32]
+
+
 async def run(ctx: RequestContext, services: Services) -> None:
     request = ctx.request
     config = services.config
     headers = request.headers
+    if bearer.present(headers):
+        await bearer.run(ctx, services)
+        assert ctx.bearer is not None
+        if ctx.bearer.bound_key_id is None:
+            # No signature covers the body; a Content-Digest that is sent must still match.
+            if request.body and "content-digest" in headers:
+                await verify_body_digest(headers["content-digest"], request.body,
+                                         services.crypto)
+            _remember_idempotency(ctx, _idempotency_key(headers.get("idempotency-key")))
+            return
     parsed = signing.parse_signature(headers.get("signature-input"), headers.get("signature"))
     idempotency_key = _idempotency_key(headers.get("idempotency-key"))
     has_body = bool(request.body)
@@ -74,9 +94,7 @@ async def run(ctx: RequestContext, services: Services) -> None:
         ctx.signature_base = signing.request_signature_base(parts, parsed)
     except ValueError:
         raise ProblemError("signature_malformed") from None
+    if ctx.bearer is not None and parsed.keyid != ctx.bearer.bound_key_id:
+        raise ProblemError("token_pop_mismatch")
     ctx.signature = parsed
-    ctx.idempotency_key = idempotency_key
-    if idempotency_key is not None:
-        what = "\n".join((request.method, request.path, request.query,
-                          headers.get("content-digest", "")))
-        ctx.fingerprint = hashlib.sha256(what.encode()).hexdigest()[:32]
+    _remember_idempotency(ctx, idempotency_key)

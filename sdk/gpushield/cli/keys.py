@@ -1,4 +1,4 @@
-"""`gpushield keys …`: create, list, show, revoke and restore API keys.
+"""`gpushield keys …`: create, list, show, rotate, revoke, quarantine and restore API keys.
 
 By default the commands work on the local gate's store (`.gpushield/`). With `--gate URL`
 (or GPUSHIELD_GATE_URL) they go to a running gate's signed admin API instead — a deployed
@@ -24,17 +24,20 @@ from typing import TypeVar
 import typer
 from rich.table import Table
 
+from gpushield_edge.admin.audited import AuditedKeyAdmin
 from gpushield_edge.admin.service import KeyAdmin, KeyAdminError, LocalKeyAdmin, NewKey
 from gpushield_edge.keyguard import KeyLimits, KeyRecord
 from gpushield_edge.keyguard.records import KeyStatus
 from gpushield_edge.runtime_local.app import ADMIN_SECRET_ENV, open_key_guard
+from gpushield_edge.runtime_local.audit import JsonLinesAuditSink
 from gpushield_edge.runtime_local.clock import SystemClock
 from gpushield_edge.runtime_local.state import StateDir
 
 from ._common import STATE_DIR_OPTION, console, fail, one_line_errors
 
 app = typer.Typer(no_args_is_help=True,
-                  help="Create, list, show, revoke and restore API keys (local or remote gate).")
+                  help="Create, list, show, rotate, revoke, quarantine and restore API keys "
+                       "(local or remote gate).")
 
 T = TypeVar("T")
 
@@ -51,7 +54,14 @@ def run_admin(
 
     async def main() -> T:
         if gate is None:
-            return await work(LocalKeyAdmin(open_key_guard(StateDir(state_dir)), SystemClock()))
+            state = StateDir(state_dir)
+            clock = SystemClock()
+            audit = JsonLinesAuditSink(state.ensure().audit_log)
+            try:
+                return await work(AuditedKeyAdmin(
+                    LocalKeyAdmin(open_key_guard(state), clock), audit, clock))
+            finally:
+                audit.close()
         secret = os.environ.get(ADMIN_SECRET_ENV)
         if not secret:
             raise KeyAdminError(f"--gate needs the admin credential in {ADMIN_SECRET_ENV}")
@@ -118,6 +128,8 @@ def create(
     max_call_seconds: float = typer.Option(60.0, help="GPU seconds one call may use."),
     expires_in: str = typer.Option("90d", help="Lifetime, e.g. 90d, 12h; 'never' for none."),
     label: str = typer.Option("", help="A note for humans (who holds this key)."),
+    token_ttl: str = typer.Option(
+        "10m", help="Lifetime of the access tokens this key gets at /oauth/token (≤ 15m)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (for scripts)."),
     state_dir: Path = STATE_DIR_OPTION,
     gate: str | None = GATE_OPTION,
@@ -128,10 +140,14 @@ def create(
     if rate <= 0 or burst < 1 or concurrency < 1 or max_call_seconds <= 0:
         raise fail("rate, burst, concurrency and max-call-seconds must be positive")
     expires_at = None if expires_in == "never" else time.time() + parse_duration(expires_in)
+    token_ttl_s = int(parse_duration(token_ttl))
+    if not 60 <= token_ttl_s <= 900:
+        raise fail("token-ttl must be between 1m and 15m")
     spec = NewKey(
         scopes=tuple(model),
         limits=KeyLimits(rate_per_minute=rate, burst=burst, max_concurrency=concurrency,
-                         max_call_gpu_ms=int(max_call_seconds * 1000)),
+                         max_call_gpu_ms=int(max_call_seconds * 1000),
+                         token_ttl_s=token_ttl_s),
         expires_at=expires_at,
         label=label,
     )
@@ -189,6 +205,43 @@ def revoke(
     """Revoke a key: its very next request is refused."""
     record = _set_status(key_id, "revoked", state_dir, gate)
     console.print(f"revoked {record.key_id} (version {record.version})")
+
+
+@app.command()
+@one_line_errors
+def quarantine(
+    key_id: str, state_dir: Path = STATE_DIR_OPTION, gate: str | None = GATE_OPTION
+) -> None:
+    """Quarantine a key: refused (403) until an administrator restores it."""
+    record = _set_status(key_id, "quarantined", state_dir, gate)
+    console.print(f"quarantined {record.key_id} (version {record.version})")
+
+
+@app.command()
+@one_line_errors
+def rotate(
+    key_id: str,
+    grace: str = typer.Option(
+        "1h", help="How long the old secret keeps working (e.g. 1h, 30m; 0s: stop at once)."),
+    as_json: bool = typer.Option(False, "--json"),
+    state_dir: Path = STATE_DIR_OPTION,
+    gate: str | None = GATE_OPTION,
+) -> None:
+    """Give a key a new secret (shown once). The old one works until the grace ends; every
+    token issued before the rotation is refused from the next request on."""
+    grace_s = parse_duration(grace)
+    rotated = run_admin(state_dir, gate, lambda admin: admin.rotate(key_id, grace_s))
+    record = rotated.record
+    if as_json:
+        print(json.dumps({**record.to_dict(), "secret": rotated.secret,
+                          "previous_valid_until": rotated.previous_valid_until}))
+        return
+    until = rotated.previous_valid_until
+    ends = _when(until) if until is not None else "now (no grace)"
+    console.print(f"rotated {record.key_id} (version {record.version}); the old secret works "
+                  f"until {ends}")
+    console.print("\n[bold]New secret (shown once, store it now):[/]")
+    console.print(f"  export GPUSHIELD_SECRET={rotated.secret}", highlight=False)
 
 
 @app.command()
