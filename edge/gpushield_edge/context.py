@@ -12,10 +12,12 @@ from .backends.base import Backend, BackendResult
 from .config import GateConfig, ModelConfig
 from .http import GateRequest, GateResponse
 from .keyguard import AdmitResult, KeyGuard
+from .keyguard.settlement import SettleResult
 from .ports import AuditSink, Background, Clock, Crypto, Upstream
 
 if TYPE_CHECKING:
     from .admin.api import AdminAccess
+    from .alerts import AlertSender
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,8 @@ class Services:
     backends: Mapping[str, Backend]
     # The signed admin API (key management); None leaves /admin routes unrouted.
     admin: AdminAccess | None = None
+    # Spend alert webhooks, sent after the response; None sends none.
+    alerts: AlertSender | None = None
 
 
 @dataclass(slots=True)
@@ -59,6 +63,8 @@ class RequestContext:
     # Admin API requests: what was done, to which key (audited; never a secret).
     admin_action: str | None = None
     admin_target: str | None = None
+    # What settlement charged (and whether it quarantined the key), for the audit event.
+    settlement: SettleResult | None = None
 
     @property
     def key_id(self) -> str | None:

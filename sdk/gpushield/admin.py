@@ -82,5 +82,9 @@ class AdminClient:
         answer = await self._call("POST", f"/admin/keys/{key_id}/status", {"status": status})
         return KeyRecord.from_dict(answer["key"])
 
+    async def usage(self, key_id: str) -> dict[str, Any]:
+        answer = await self._call("GET", f"/admin/keys/{key_id}/usage")
+        return dict(answer["usage"])
+
     async def remember_nonce(self, nonce: str, expires_at: float, now: float) -> bool:
         raise NotImplementedError("nonces are remembered by the gate, not by its clients")

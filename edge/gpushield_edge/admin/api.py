@@ -4,6 +4,7 @@
     POST /admin/keys                 create a key; the answer carries its secret, once
     GET  /admin/keys/{id}            one key and its requests in flight
     POST /admin/keys/{id}/status     {"status": "active" | "revoked" | "quarantined"}
+    GET  /admin/keys/{id}/usage      spend, open reservations and budgets of one key
 
 Requests are signed exactly like inference calls (RFC 9421, gpushield's profile) but with the
 admin credential — key id `gpushield-admin` and a secret the gate reads from its environment
@@ -30,7 +31,7 @@ from .service import STATUSES, KeyAdmin, KeyAdminError, NewKey
 ADMIN_KEY_ID = "gpushield-admin"
 PREFIX = "/admin/keys"
 _MAX_BODY = 16 * 1024
-_KEY_ROUTE = re.compile(r"/admin/keys/([A-Za-z0-9_-]{1,64})(/status)?")
+_KEY_ROUTE = re.compile(r"/admin/keys/([A-Za-z0-9_-]{1,64})(/status|/usage)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +118,11 @@ async def handle(ctx: RequestContext, services: Services, access: AdminAccess) -
             view = await admin.get(key_id)
             return GateResponse.json(200, {"key": view.record.to_dict(),
                                            "in_flight": view.in_flight})
+        if status_route == "/usage":
+            if method != "GET":
+                raise ProblemError("method_not_allowed")
+            ctx.admin_action = "usage"
+            return GateResponse.json(200, {"usage": await admin.usage(key_id)})
         if method != "POST":
             raise ProblemError("method_not_allowed")
         document = _body(ctx)

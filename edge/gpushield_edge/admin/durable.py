@@ -59,6 +59,10 @@ class DurableKeyAdmin:
         await self._dir("put", {"key": record.to_dict()})
         return record
 
+    async def usage(self, key_id: str) -> dict[str, Any]:
+        self._check_id(key_id)
+        return dict(await self._ask(key_id, "usage", {"key_id": key_id}))
+
     async def remember_nonce(self, nonce: str, expires_at: float, now: float) -> bool:
         return bool(await self._dir(
             "remember_nonce", {"nonce": nonce, "expires_at": expires_at, "now": now}))

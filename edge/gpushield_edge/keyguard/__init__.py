@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from .records import AdmitRequest, AdmitResult, KeyLimits, KeyRecord, StoredResponse
+from .settlement import SettlePolicy, SettleResult
 
 
 class KeyGuard(Protocol):
@@ -22,5 +23,21 @@ class KeyGuard(Protocol):
         now: float,
     ) -> None: ...
 
+    async def settle(
+        self,
+        key_id: str,
+        lease_id: str,
+        idempotency_key: str | None,
+        response: StoredResponse | None,
+        now: float,
+        *,
+        ran: bool,
+        used_ms: int | None,
+        policy: SettlePolicy | None = None,
+    ) -> SettleResult:
+        """`complete` plus charging the call's reservation (keyguard/settlement.py)."""
+        ...
 
-__all__ = ["AdmitRequest", "AdmitResult", "KeyGuard", "KeyLimits", "KeyRecord", "StoredResponse"]
+
+__all__ = ["AdmitRequest", "AdmitResult", "KeyGuard", "KeyLimits", "KeyRecord", "SettlePolicy",
+           "SettleResult", "StoredResponse"]

@@ -81,6 +81,11 @@ class AdmitRequest:
     # Hash of what the request asks for (method, path, body digest): the same Idempotency-Key
     # with a different request is refused rather than answered with the other's result.
     fingerprint: str | None = None
+    # The model's price (budget.Price, integer micro-units) and the account budgets this call
+    # counts towards (budget.BudgetSpec dicts), from the gate's config: see keyguard/budget.py.
+    micros_per_gpu_s: int = 0
+    min_micros: int = 0
+    account_budgets: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,3 +115,8 @@ class AdmitResult:
     max_call_gpu_ms: int | None = None
     stored: StoredResponse | None = None
     limits: dict[str, float] = field(default_factory=dict)
+    # Admitted: what was reserved (GPU ms, micro-units). Refused with budget_exceeded: which
+    # budget and when it resets (safe to show the caller).
+    reserved_gpu_ms: int | None = None
+    reserved_micros: int | None = None
+    budget: dict[str, Any] = field(default_factory=dict)

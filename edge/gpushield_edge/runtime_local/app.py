@@ -18,11 +18,14 @@ from gpushield_wire import credentials
 
 from ..admin.api import AdminAccess
 from ..admin.service import LocalKeyAdmin
+from ..alerts import AlertSender
 from ..backends.base import Backend
 from ..backends.runpod import RunPodBackend
 from ..config import GateConfig, parse_config
 from ..context import Services
+from ..costs import SECTIONS as COST_SECTIONS
 from ..gate import Gate
+from ..keyguard.account import AccountGuardCore
 from ..keyguard.guard import KeyGuardCore
 from ..ports import Upstream
 from .audit import JsonLinesAuditSink
@@ -51,7 +54,10 @@ def load_config_document(path: Path | None) -> dict[str, Any]:
     merged["gate"] = {**document.get("gate", {}), **user.get("gate", {})}
     if "models" in user:
         merged["models"] = user["models"]
-    unknown = set(user) - {"gate", "models"}
+    for section in COST_SECTIONS:  # cost settings come only from the user's file
+        if section in user:
+            merged[section] = user[section]
+    unknown = set(user) - {"gate", "models", *COST_SECTIONS}
     if unknown:
         raise ValueError(f"{path}: unknown sections {sorted(unknown)}")
     return merged
@@ -64,7 +70,12 @@ ADMIN_SECRET_ENV = "GPUSHIELD_ADMIN_SECRET"  # noqa: S105 - a variable name
 def open_key_guard(state: StateDir, environ: Mapping[str, str] = os.environ) -> KeyGuardCore:
     state.ensure()
     crypto = LocalCrypto(state.key_encryption_key(environ))
-    core = KeyGuardCore(SqliteStorage(state.keys_db), crypto)
+    storage = SqliteStorage(state.keys_db)
+    # The account guard shares the local database (its own tables); at the edge it is a
+    # Durable Object of its own and key guards reach it by RPC.
+    account = AccountGuardCore(storage)
+    account.migrate()
+    core = KeyGuardCore(storage, crypto, account=account)
     core.migrate()
     return core
 
@@ -113,6 +124,8 @@ class LocalGate:
             background=background,
             backends=backends,
             admin=admin,
+            alerts=AlertSender(config.costs.webhooks, upstream or http_upstream, clock,
+                               background, config.costs.retry),
         )
         return cls(Gate(services), core, http_upstream, audit, background)
 

@@ -4,7 +4,7 @@ loop is cheaper than a thread hop and keeps each decision atomic."""
 
 from __future__ import annotations
 
-from ..keyguard import AdmitRequest, AdmitResult, StoredResponse
+from ..keyguard import AdmitRequest, AdmitResult, SettlePolicy, SettleResult, StoredResponse
 from ..keyguard.guard import KeyGuardCore
 
 
@@ -24,3 +24,18 @@ class InProcessKeyGuard:
         now: float,
     ) -> None:
         self.core.complete(key_id, lease_id, idempotency_key, response, now)
+
+    async def settle(
+        self,
+        key_id: str,
+        lease_id: str,
+        idempotency_key: str | None,
+        response: StoredResponse | None,
+        now: float,
+        *,
+        ran: bool,
+        used_ms: int | None,
+        policy: SettlePolicy | None = None,
+    ) -> SettleResult:
+        return self.core.settle(key_id, lease_id, idempotency_key, response, now, ran=ran,
+                                used_ms=used_ms, policy=policy)

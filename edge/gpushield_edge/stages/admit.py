@@ -37,6 +37,7 @@ async def run(ctx: RequestContext, services: Services) -> None:
     signature = ctx.signature
     model = ctx.model
     assert signature is not None and model is not None
+    price = services.config.costs.price_for(model.name)
     request = AdmitRequest(
         key_id=str(signature.keyid),
         alg=str(signature.alg),
@@ -49,6 +50,9 @@ async def run(ctx: RequestContext, services: Services) -> None:
         lease_ttl_s=model.deadline_s + LEASE_MARGIN_S,
         idempotency_key=ctx.idempotency_key,
         fingerprint=ctx.fingerprint,
+        micros_per_gpu_s=price.micros_per_gpu_s,
+        min_micros=price.min_micros,
+        account_budgets=services.config.costs.account_budget_documents(),
     )
     try:
         decision = await services.guard.admit(request)
@@ -62,7 +66,8 @@ async def run(ctx: RequestContext, services: Services) -> None:
             seconds = max(1, int(decision.retry_after + 0.999))
             ctx.response_headers.append(("retry-after", str(seconds)))
             raise ProblemError(decision.code, retry_after=seconds)
-        raise ProblemError(decision.code)
+        # budget_exceeded says which budget and when it resets (never anyone's spend).
+        raise ProblemError(decision.code, **decision.budget)
     if decision.outcome == "replay":
         stored = decision.stored
         assert stored is not None

@@ -1,0 +1,210 @@
+"""Account-wide budgets across keys, exact, without a global lock on the hot path.
+
+Each key's guard is the only writer of its own state, so a budget shared by every key needs
+one more owner: the account guard (locally the same sqlite database through `AccountGuardCore`,
+at the edge one more Durable Object). Asking it on every request would make it the global
+hot spot this design avoids, so key guards *lease chunks*:
+
+- a key guard admits a call against an account budget only within the chunk it holds for the
+  budget's current bucket (calendar period, or rolling-window bucket);
+- when the call's worst case does not fit, `admit` asks the account guard for another chunk
+  (the shortfall, at least `chunk_*`), outside the key's transaction, then decides again;
+- the account guard grants only what is left under the cap, so the sum of all chunks, and
+  hence of all spend, never exceeds it;
+- chunks belong to a bucket: when the period ends they simply stop counting on both sides;
+  `release_unused` hands back what an idle key does not need, key side first (a crash between
+  the two steps loses the amount for the period — spend can only come out lower, never higher).
+
+Most requests never leave their key's guard: with a chunk of N worst-case calls, one account
+round trip per N admissions (benchmarks/bench_budget.py measures the ratio).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any, Protocol
+
+from .budget import (
+    ACCOUNT_PREFIX,
+    BUDGET_SCHEMA,
+    BudgetSpec,
+    Query,
+    _add_usage,
+    _sum_usage,
+)
+from .records import AdmitRequest, AdmitResult
+from .storage import SqlStorage
+
+ACCOUNT_SCHEMA: tuple[str, ...] = (
+    *BUDGET_SCHEMA,
+    """CREATE TABLE IF NOT EXISTS account_grants (
+        account TEXT NOT NULL,
+        budget_id TEXT NOT NULL,
+        bucket REAL NOT NULL,
+        key_id TEXT NOT NULL,
+        gpu_ms INTEGER NOT NULL,
+        micros INTEGER NOT NULL,
+        PRIMARY KEY (account, budget_id, bucket, key_id)
+    ) WITHOUT ROWID""",
+)
+# Each key leases this fraction of an account budget's limit when no chunk size is configured.
+DEFAULT_CHUNK_FRACTION = 20
+
+
+class AccountPort(Protocol):
+    """What a key guard asks the account guard (direct locally, an RPC at the edge)."""
+
+    async def lease(self, key_id: str, spec: dict[str, Any], bucket: float, need_gpu_ms: int,
+                    need_micros: int, now: float) -> tuple[int, int]: ...
+
+    async def give_back(self, key_id: str, spec: dict[str, Any], bucket: float, gpu_ms: int,
+                        micros: int, now: float) -> None: ...
+
+
+def _chunk(limit: int | None, configured: int | None, need: int) -> int:
+    if limit is None:
+        return 0
+    chunk = configured if configured is not None else max(1, limit // DEFAULT_CHUNK_FRACTION)
+    return max(need, chunk)
+
+
+class AccountGuardCore:
+    """The account guard's state: how much of each account budget is handed out, per key."""
+
+    def __init__(self, storage: SqlStorage, account: str = "default") -> None:
+        self.storage = storage
+        self.owner = ACCOUNT_PREFIX + account
+
+    def migrate(self) -> None:
+        self.storage.atomic(lambda: [self.storage.query(s) for s in ACCOUNT_SCHEMA])
+
+    def lease_now(self, key_id: str, spec: BudgetSpec, bucket: float, need_gpu_ms: int,
+                  need_micros: int, now: float) -> tuple[int, int]:
+        """Grants a chunk for `bucket`: at least the need, up to the chunk size, never past
+        the cap. (0, 0) when even the need does not fit: the caller refuses the request."""
+
+        def work() -> tuple[int, int]:
+            query = self.storage.query
+            low, high, _ = spec.window(now)
+            if not low <= bucket < high:
+                return 0, 0  # a bucket outside the current window: a stale or skewed caller
+            used_ms, used_micros = _sum_usage(query, self.owner, spec.budget_id, low, high)
+            grant = [0, 0]
+            for index, (limit, used, configured, need) in enumerate((
+                    (spec.limit_gpu_ms, used_ms, spec.chunk_gpu_ms, need_gpu_ms),
+                    (spec.limit_micros, used_micros, spec.chunk_micros, need_micros))):
+                if limit is None:
+                    continue
+                left = limit - used
+                if need > left:
+                    return 0, 0
+                grant[index] = min(left, _chunk(limit, configured, need))
+            if grant == [0, 0]:
+                return 0, 0
+            _add_usage(query, self.owner, spec.budget_id, bucket, grant[0], grant[1])
+            _add_grant(query, self.owner, spec.budget_id, bucket, key_id, grant[0], grant[1])
+            return grant[0], grant[1]
+
+        return self.storage.atomic(work)
+
+    def give_back_now(self, key_id: str, spec: BudgetSpec, bucket: float, gpu_ms: int,
+                      micros: int) -> None:
+        def work() -> None:
+            query = self.storage.query
+            rows = query(
+                "SELECT gpu_ms, micros FROM account_grants WHERE account = ? AND budget_id = ? "
+                "AND bucket = ? AND key_id = ?", (self.owner, spec.budget_id, bucket, key_id))
+            if not rows:
+                return
+            # Never take back more than this key was granted (a confused caller).
+            back_ms = min(gpu_ms, int(rows[0][0]))
+            back_micros = min(micros, int(rows[0][1]))
+            _add_usage(query, self.owner, spec.budget_id, bucket, -back_ms, -back_micros)
+            _add_grant(query, self.owner, spec.budget_id, bucket, key_id, -back_ms, -back_micros)
+
+        self.storage.atomic(work)
+
+    def granted(self, spec: BudgetSpec, now: float) -> tuple[int, int]:
+        low, high, _ = spec.window(now)
+        return _sum_usage(self.storage.query, self.owner, spec.budget_id, low, high)
+
+    # The AccountPort, in-process.
+    async def lease(self, key_id: str, spec: dict[str, Any], bucket: float, need_gpu_ms: int,
+                    need_micros: int, now: float) -> tuple[int, int]:
+        return self.lease_now(key_id, BudgetSpec.from_dict(spec), bucket, need_gpu_ms,
+                              need_micros, now)
+
+    async def give_back(self, key_id: str, spec: dict[str, Any], bucket: float, gpu_ms: int,
+                        micros: int, now: float) -> None:
+        self.give_back_now(key_id, BudgetSpec.from_dict(spec), bucket, gpu_ms, micros)
+
+
+def _add_grant(query: Query, owner: str, budget_id: str, bucket: float, key_id: str,
+               gpu_ms: int, micros: int) -> None:
+    query(
+        "INSERT INTO account_grants (account, budget_id, bucket, key_id, gpu_ms, micros) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (account, budget_id, bucket, key_id) DO UPDATE "
+        "SET gpu_ms = MAX(0, gpu_ms + excluded.gpu_ms), micros = MAX(0, micros + excluded.micros)",
+        (owner, budget_id, bucket, key_id, gpu_ms, micros),
+    )
+
+
+def take_chunk(query: Query, key_id: str, spec: BudgetSpec, bucket: float, gpu_ms: int,
+               micros: int) -> None:
+    """Records a granted chunk in the key's guard (its own transaction)."""
+    query(
+        "INSERT INTO budget_chunks (key_id, budget_id, bucket, gpu_ms, micros) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (key_id, budget_id, bucket) DO UPDATE SET "
+        "gpu_ms = gpu_ms + excluded.gpu_ms, micros = micros + excluded.micros",
+        (key_id, ACCOUNT_PREFIX + spec.budget_id, bucket, gpu_ms, micros),
+    )
+
+
+def unused_chunks(query: Query, key_id: str, specs: Sequence[BudgetSpec], now: float
+                  ) -> list[tuple[BudgetSpec, float, int, int]]:
+    """Shrinks this key's current chunks to what it has committed and returns the excess, to
+    be handed back to the account guard (call inside the key's transaction)."""
+    released: list[tuple[BudgetSpec, float, int, int]] = []
+    for spec in specs:
+        budget_id = ACCOUNT_PREFIX + spec.budget_id
+        bucket = spec.bucket_of(now)
+        rows = query("SELECT gpu_ms, micros FROM budget_chunks WHERE key_id = ? AND "
+                     "budget_id = ? AND bucket = ?", (key_id, budget_id, bucket))
+        if not rows:
+            continue
+        used_ms, used_micros = _sum_usage(query, key_id, budget_id, bucket, bucket + 1e-6)
+        spare_ms = max(0, int(rows[0][0]) - used_ms)
+        spare_micros = max(0, int(rows[0][1]) - used_micros)
+        if spare_ms or spare_micros:
+            query("UPDATE budget_chunks SET gpu_ms = gpu_ms - ?, micros = micros - ? "
+                  "WHERE key_id = ? AND budget_id = ? AND bucket = ?",
+                  (spare_ms, spare_micros, key_id, budget_id, bucket))
+            released.append((spec, bucket, spare_ms, spare_micros))
+    return released
+
+
+async def top_up(storage: SqlStorage, account: AccountPort | None, request: AdmitRequest,
+                 result: AdmitResult) -> bool:
+    """After a refusal for want of an account chunk: lease one and say whether to decide
+    again. Runs between transactions (the account guard may be another Durable Object)."""
+    chunk = result.budget.get("chunk") if result.code == "budget_exceeded" else None
+    if chunk is None or account is None:
+        return False
+    spec = BudgetSpec.from_dict(chunk["spec"])
+    bucket = float(chunk["bucket"])
+    got_ms, got_micros = await account.lease(
+        request.key_id, spec.to_dict(), bucket, int(chunk["gpu_ms"]), int(chunk["micros"]),
+        request.now)
+    if not got_ms and not got_micros:
+        return False
+    storage.atomic(lambda: take_chunk(storage.query, request.key_id, spec, bucket, got_ms,
+                                      got_micros))
+    return True
+
+
+def public(result: AdmitResult) -> AdmitResult:
+    """The refusal as the caller may see it (without the internal chunk request)."""
+    if "chunk" not in result.budget:
+        return result
+    return replace(result, budget={k: v for k, v in result.budget.items() if k != "chunk"})
