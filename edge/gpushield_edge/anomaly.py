@@ -92,7 +92,7 @@ def observe(query: Query, key_id: str, settled: Settlement, now: float,
         last, current, mean, var = float(last), int(current), float(mean), float(var)
         seen, since = int(seen), float(since)
     else:
-        last, current, mean, var, seen, since = bucket, 0, 0.0, 0.0, 0, now
+        last, current, mean, var, seen, since = bucket, 0, 0.0, 0.0, 0, 0.0
     if bucket > last:
         # Close the previous bucket, then the empty ones in between (as zeros).
         mean, var = _fold(mean, var, current, policy.alpha)

@@ -299,7 +299,15 @@ def plan(
     account_budgets: Sequence[BudgetSpec],
     now: float,
 ) -> ReservationPlan | BudgetRefusal:
-    """Read-only: does the worst case of this call fit every budget it counts towards?"""
+    """Read-only: does the worst case of this call fit every budget it counts towards?
+
+    Budget time never runs backwards for a key: after a clock step back, windows are placed
+    at the latest reservation's time, so an old window cannot reopen around spend that a
+    later window already counted (one indexed lookup)."""
+    (latest,) = query("SELECT MAX(created_at) FROM reservations WHERE key_id = ?",
+                      (key_id,))[0]
+    if latest is not None and float(latest) > now:
+        now = float(latest)
     worst = (max_call_gpu_ms, price.charge(max_call_gpu_ms))
     buckets: list[tuple[str, float]] = []
     for spec in key_budgets(query, key_id):

@@ -17,6 +17,7 @@ loaded for zones other than UTC, and an unknown zone is a configuration error (f
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Literal
@@ -76,9 +77,11 @@ def calendar_period(now: float, unit: PeriodUnit, tz: tzinfo) -> Period:
     """
     local_aware = datetime.fromtimestamp(now, tz)
     if unit == "hour":
-        # Seconds since the top of the local hour: right for half-hour offsets too.
-        into = local_aware.minute * 60 + local_aware.second + local_aware.microsecond / 1e6
-        return Period(now - into, now - into + 3600.0)
+        # The top of the local hour, from the offset in force: right for half-hour zones too.
+        offset = local_aware.utcoffset()
+        shift = offset.total_seconds() if offset is not None else 0.0
+        start = math.floor((now + shift) / 3600.0) * 3600.0 - shift
+        return Period(start, start + 3600.0)
     local = local_aware.replace(tzinfo=None)
     start_local = _local_start(local, unit)
     start = _to_unix(start_local, tz)
