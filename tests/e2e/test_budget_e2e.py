@@ -158,3 +158,20 @@ def test_anomaly_quarantines_alerts_and_admin_restores(
     assert any(e.get("extra", {}).get("admin_action") == "status:active" for e in mine)
     text = gate.state.audit_log.read_text(encoding="utf-8")
     assert admin_secret not in text
+
+
+def test_usage_cli_reads_a_remote_gate(gate: RunningGate, admin_secret: str,
+                                       tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from gpushield.cli.main import app
+
+    runner = CliRunner()
+    env = {ADMIN_SECRET_ENV: admin_secret}
+    table = runner.invoke(app, ["usage", "--gate", gate.url], env=env)
+    assert table.exit_code == 0, table.output
+    assert "gpushield usage" in table.output and "load test" in table.output
+    png = tmp_path / "remote.png"
+    plotted = runner.invoke(app, ["usage", "--gate", gate.url, "--plot", str(png)], env=env)
+    assert plotted.exit_code == 0, plotted.output
+    assert png.read_bytes()[:4] == b"\x89PNG"

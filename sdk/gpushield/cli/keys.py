@@ -26,6 +26,7 @@ from rich.table import Table
 
 from gpushield_edge.admin.service import KeyAdmin, KeyAdminError, LocalKeyAdmin, NewKey
 from gpushield_edge.keyguard import KeyLimits, KeyRecord
+from gpushield_edge.keyguard.budget import BudgetSpec
 from gpushield_edge.keyguard.records import KeyStatus
 from gpushield_edge.runtime_local.app import ADMIN_SECRET_ENV, open_key_guard
 from gpushield_edge.runtime_local.clock import SystemClock
@@ -74,6 +75,30 @@ def parse_duration(text: str) -> float:
     return int(match.group(1)) * _SECONDS[match.group(2)]
 
 
+def parse_budget(text: str) -> BudgetSpec:
+    """'day:gpu=600,money=12.5,tz=Europe/Paris' → a budget: GPU seconds and/or money (in
+    currency units, stored as micro-units) per hour/day/month; `rolling` for a sliding window,
+    `model=NAME` for a per-model budget, `id=NAME` to name it."""
+    unit, _, rest = text.strip().partition(":")
+    document: dict[str, object] = {"unit": unit}
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        name, _, value = item.partition("=")
+        if name == "rolling" and not value:
+            document["rolling"] = True
+        elif name == "gpu":
+            document["limit_gpu_ms"] = round(float(value.removesuffix("s")) * 1000)
+        elif name == "money":
+            document["limit_micros"] = round(float(value) * 1_000_000)
+        elif name in ("tz", "model"):
+            document[name] = value
+        elif name == "id":
+            document["budget_id"] = value
+        else:
+            raise ValueError(f"--budget: unknown part {name!r} (gpu, money, tz, model, id, "
+                             "rolling)")
+    return BudgetSpec.from_dict(document)
+
+
 def _when(ts: float | None) -> str:
     if ts is None:
         return "never"
@@ -118,6 +143,9 @@ def create(
     max_call_seconds: float = typer.Option(60.0, help="GPU seconds one call may use."),
     expires_in: str = typer.Option("90d", help="Lifetime, e.g. 90d, 12h; 'never' for none."),
     label: str = typer.Option("", help="A note for humans (who holds this key)."),
+    budget: list[str] = typer.Option(
+        [], "--budget", help="Budget per period (repeat), e.g. 'day:gpu=600,money=12.5' or "
+        "'month:money=200,tz=Europe/Paris' or 'hour:gpu=60,rolling'."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (for scripts)."),
     state_dir: Path = STATE_DIR_OPTION,
     gate: str | None = GATE_OPTION,
@@ -134,6 +162,7 @@ def create(
                          max_call_gpu_ms=int(max_call_seconds * 1000)),
         expires_at=expires_at,
         label=label,
+        budgets=tuple(parse_budget(text) for text in budget),
     )
     created = run_admin(state_dir, gate, lambda admin: admin.create(spec))
     record = created.record

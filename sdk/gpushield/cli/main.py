@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import demo, dev, keys
+from . import demo, dev, keys, usage
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -14,6 +14,7 @@ app = typer.Typer(
 app.command("dev")(dev.run)
 app.command("demo")(demo.run)
 app.add_typer(keys.app, name="keys")
+app.command("usage")(usage.run)
 
 if __name__ == "__main__":
     app()
