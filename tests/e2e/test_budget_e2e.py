@@ -6,13 +6,16 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from tests.support.webhook_receiver import WebhookReceiver, webhook_receiver
+from typer.testing import CliRunner
 
 from gpushield import AsyncClient
 from gpushield.admin import AdminClient
 from gpushield.cli.demo import MODEL, OTHER_MODEL, demo_config
+from gpushield.cli.main import app
 from gpushield.devtools.gate_server import RunningGate, serve_gate
 from gpushield.devtools.runpod_worker import RunningWorker, start_runpod_worker
 from gpushield.errors import APIError
@@ -162,15 +165,17 @@ def test_anomaly_quarantines_alerts_and_admin_restores(
 
 def test_usage_cli_reads_a_remote_gate(gate: RunningGate, admin_secret: str,
                                        tmp_path: Path) -> None:
-    from typer.testing import CliRunner
+    async def make_key() -> None:
+        async with AdminClient(gate.url, admin_secret) as admin:
+            await admin.create(NewKey(scopes=(MODEL,), label="remote usage", budgets=(
+                BudgetSpec("day", "day", limit_gpu_ms=60_000),)))
 
-    from gpushield.cli.main import app
-
+    asyncio.run(make_key())
     runner = CliRunner()
     env = {ADMIN_SECRET_ENV: admin_secret}
     table = runner.invoke(app, ["usage", "--gate", gate.url], env=env)
     assert table.exit_code == 0, table.output
-    assert "gpushield usage" in table.output and "load test" in table.output
+    assert "gpushield usage" in table.output and "remote usage" in table.output
     png = tmp_path / "remote.png"
     plotted = runner.invoke(app, ["usage", "--gate", gate.url, "--plot", str(png)], env=env)
     assert plotted.exit_code == 0, plotted.output
