@@ -39,6 +39,14 @@ ANOMALY_SCHEMA: tuple[str, ...] = (
         seen INTEGER NOT NULL,
         since REAL NOT NULL
     ) WITHOUT ROWID""",
+    # The models a key called and when last: a handful of rows per key, so the many-models
+    # rule never scans the reservation ledger.
+    """CREATE TABLE IF NOT EXISTS anomaly_models (
+        key_id TEXT NOT NULL,
+        model TEXT NOT NULL,
+        last_seen REAL NOT NULL,
+        PRIMARY KEY (key_id, model)
+    ) WITHOUT ROWID""",
 )
 
 # Empty buckets folded at most this many at a time (past that the mean is ~0 anyway).
@@ -108,8 +116,11 @@ def observe(query: Query, key_id: str, settled: Settlement, now: float,
             and current > mean + policy.z * math.sqrt(max(var, 0.0))):
         reason = "spend_velocity"
     elif policy.max_models_per_hour:
+        query("INSERT INTO anomaly_models (key_id, model, last_seen) VALUES (?, ?, ?) "
+              "ON CONFLICT (key_id, model) DO UPDATE SET "
+              "last_seen = MAX(last_seen, excluded.last_seen)", (key_id, settled.model, now))
         (models,) = query(
-            "SELECT COUNT(DISTINCT model) FROM reservations WHERE key_id = ? AND created_at > ?",
+            "SELECT COUNT(*) FROM anomaly_models WHERE key_id = ? AND last_seen >= ?",
             (key_id, max(now - 3600.0, since)))[0]
         if int(models) > policy.max_models_per_hour:
             reason = "many_models"

@@ -68,7 +68,23 @@ def _to_unix(local_naive: datetime, tz: tzinfo) -> float:
     return local_naive.replace(tzinfo=tz, fold=0).timestamp()
 
 
+# The latest period computed per (unit, zone): nearly every call falls into it, and the
+# datetime arithmetic below is the dearest part of a budget check.
+_LAST: dict[tuple[str, tzinfo], Period] = {}
+
+
 def calendar_period(now: float, unit: PeriodUnit, tz: tzinfo) -> Period:
+    last = _LAST.get((unit, tz))
+    if last is not None and last.start <= now < last.end:
+        return last
+    period = _calendar_period(now, unit, tz)
+    if len(_LAST) > 256:
+        _LAST.clear()
+    _LAST[(unit, tz)] = period
+    return period
+
+
+def _calendar_period(now: float, unit: PeriodUnit, tz: tzinfo) -> Period:
     """The calendar hour/day/month of `tz` containing `now`.
 
     The arithmetic is on naive local wall time (so "next day" is the next date, not +24 h),

@@ -38,7 +38,8 @@ def key_usage(storage: SqlStorage, key_id: str, now: float,
             budgets.append(document)
         open_rows = query(
             "SELECT res_id, created_at, expires_at, model, reserved_gpu_ms, reserved_micros "
-            "FROM reservations WHERE key_id = ? AND state = 'open' ORDER BY created_at",
+            "FROM reservations INDEXED BY reservations_open WHERE key_id = ? "
+            "AND state = 'open' ORDER BY created_at",
             (key_id,))
         totals = {state: {"count": int(count), "gpu_ms": int(gpu_ms or 0),
                           "micros": int(micros or 0)}
