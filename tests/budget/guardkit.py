@@ -19,7 +19,7 @@ from typing import Any
 from gpushield_edge.anomaly import AnomalyPolicy
 from gpushield_edge.keyguard import AdmitRequest, AdmitResult, KeyLimits
 from gpushield_edge.keyguard import budget as budget_mod
-from gpushield_edge.keyguard.account import AccountGuardCore
+from gpushield_edge.keyguard.account import AccountGuardCore, local_reclaim
 from gpushield_edge.keyguard.budget import BudgetSpec, Price
 from gpushield_edge.keyguard.guard import KeyGuardCore
 from gpushield_edge.keyguard.settlement import SettlePolicy, SettleResult
@@ -45,7 +45,7 @@ class Guard:
     @classmethod
     def open(cls, path: Path, loop: asyncio.AbstractEventLoop) -> Guard:
         storage = SqliteStorage(path)
-        account = AccountGuardCore(storage)
+        account = AccountGuardCore(storage, reclaim=local_reclaim(storage))
         account.migrate()
         core = KeyGuardCore(storage, LocalCrypto(KEK), account=account)
         core.migrate()

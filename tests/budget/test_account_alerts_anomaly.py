@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from gpushield_edge.anomaly import AnomalyPolicy
-from gpushield_edge.keyguard.budget import BudgetSpec
+from gpushield_edge.keyguard.budget import BudgetSpec, Price
 from gpushield_edge.keyguard.settlement import SettlePolicy
 from gpushield_edge.keyguard.usage import key_usage, release_unused
 
@@ -52,9 +52,37 @@ def test_account_grant_is_exact_at_the_edge_of_the_cap(guard: Guard) -> None:
     cap = BudgetSpec("day", "day", limit_gpu_ms=2_500, chunk_gpu_ms=2_000)
     a, b = guard.new_key(max_call_gpu_ms=1000), guard.new_key(max_call_gpu_ms=1000)
     assert guard.admit(a, T0, account=(cap,)).outcome == "admitted"  # a holds 2000
-    assert guard.admit(b, T0, account=(cap,)).code == "budget_exceeded"  # 500 left < 1000
-    assert guard.admit(a, T0, account=(cap,)).outcome == "admitted"
+    # 500 left < 1000: the account reclaims a's uncommitted 1000 and grants b 1500.
+    assert guard.admit(b, T0, account=(cap,)).outcome == "admitted"
+    # a needs 1000 more: 0 left, b can spare only 500 — refused, nothing overcommitted.
     assert guard.admit(a, T0, account=(cap,)).code == "budget_exceeded"
+    granted_ms, _ = guard.account.granted(cap, T0)
+    assert granted_ms <= 2_500
+    ledger_check(guard)
+
+
+def test_idle_chunks_are_reclaimed_when_another_key_needs_them(guard: Guard) -> None:
+    cap = BudgetSpec("day", "day", limit_micros=10_000, chunk_micros=3_000)
+    price = Price(micros_per_gpu_s=1000)  # a 1 s call reserves 1000 µ
+    keys = [guard.new_key(max_call_gpu_ms=1000) for _ in range(4)]
+    held = []
+    for key in keys[:3]:  # three keys take a 3000 µ chunk each and use a little of it
+        lease = str(guard.admit(key, T0, account=(cap,), price=price).lease_id)
+        held.append((key, lease))
+    guard.settle(*held[0], T0 + 1, used_ms=100)
+    guard.settle(*held[1], T0 + 1, used_ms=100)
+    # 9000 handed out, 1000 left: key 4 gets it; its next calls need the idle spare of keys
+    # 1 and 2 (2900 each), but never key 3's in-flight reservation.
+    fourth = keys[3]
+    admitted = 0
+    while guard.admit(fourth, T0 + 2 + admitted, account=(cap,),
+                      price=price).outcome == "admitted":
+        admitted += 1
+    # Committed elsewhere: 100 + 100 settled, 1000 in flight at key 3: key 4 fits 8 calls.
+    assert admitted == 8
+    _, handed = guard.account.granted(cap, T0 + 20)
+    assert 100 + 100 + 1000 + 8 * 1000 <= handed <= cap.limit_micros
+    ledger_check(guard)
 
 
 def test_thresholds_alert_once_per_period(guard: Guard) -> None:

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gpushield_edge.keyguard.budget import BudgetSpec, Price, expire
+from gpushield_edge.keyguard.budget import status as budget_status
 
 from .guardkit import T0, Guard, ledger_check
 
@@ -118,3 +119,48 @@ def test_many_concurrent_gates_never_overspend(tmp_path: Path) -> None:
     assert main.admit(key, T0 + 4).code == "budget_exceeded"
     ledger_check(main)
     loop.close()
+
+
+ACCOUNT_CAP = BudgetSpec("acct", "day", limit_gpu_ms=8_000, limit_micros=20_000,
+                         chunk_gpu_ms=1_500)
+account_op = st.tuples(st.integers(0, 3), st.sampled_from(["admit", "settle", "tick"]),
+                       st.integers(0, 2_000))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(account_op, max_size=50))
+def test_account_cap_is_exact_across_keys(ops: list[tuple[int, str, int]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        loop = asyncio.new_event_loop()
+        try:
+            guard = Guard.open(Path(tmp) / "keys.db", loop)
+            keys = [guard.new_key(max_call_gpu_ms=700) for _ in range(4)]
+            open_leases: dict[str, list[str]] = {key: [] for key in keys}
+            now = T0
+            for index, action, amount in ops:
+                key = keys[index]
+                if action == "admit":
+                    result = guard.admit(key, now, price=PRICE, account=(ACCOUNT_CAP,))
+                    if result.outcome == "admitted":
+                        open_leases[key].append(str(result.lease_id))
+                elif action == "settle" and open_leases[key]:
+                    guard.settle(key, open_leases[key].pop(0), now, used_ms=amount)
+                elif action == "tick":
+                    now += amount * 10.0
+                granted = guard.account.granted(ACCOUNT_CAP, now)
+                assert granted[0] <= 8_000 and granted[1] <= 20_000
+                spent_ms = spent_micros = 0
+                for each in keys:
+                    usage = key_usage_of(guard, each, now)
+                    spent_ms += usage[0]
+                    spent_micros += usage[1]
+                assert spent_ms <= granted[0] and spent_micros <= granted[1]
+                ledger_check(guard)
+        finally:
+            loop.close()
+
+
+def key_usage_of(guard: Guard, key: str, now: float) -> tuple[int, int]:
+    status = budget_status(guard.core.storage.query, key, ACCOUNT_CAP, now,
+                           "account:" + ACCOUNT_CAP.budget_id)
+    return status.committed_gpu_ms, status.committed_micros

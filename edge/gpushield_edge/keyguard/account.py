@@ -12,8 +12,12 @@ hot spot this design avoids, so key guards *lease chunks*:
 - the account guard grants only what is left under the cap, so the sum of all chunks, and
   hence of all spend, never exceeds it;
 - chunks belong to a bucket: when the period ends they simply stop counting on both sides;
-  `release_unused` hands back what an idle key does not need, key side first (a crash between
-  the two steps loses the amount for the period — spend can only come out lower, never higher).
+- when the cap is nearly handed out and a key needs more, the account guard *reclaims*: it
+  asks the keys holding chunks in that bucket (largest first) to release what they have not
+  committed (`unused_chunks`, key side first), takes that back, and grants again. No timers and
+  no idle tracking: chunks move only when someone needs them. A crash between the key's
+  release and the account's take-back loses that amount for the period — spend can only come
+  out lower, never higher.
 
 Most requests never leave their key's guard: with a chunk of N worst-case calls, one account
 round trip per N admissions (benchmarks/bench_budget.py measures the ratio).
@@ -21,7 +25,7 @@ round trip per N admissions (benchmarks/bench_budget.py measures the ratio).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -50,6 +54,12 @@ ACCOUNT_SCHEMA: tuple[str, ...] = (
 )
 # Each key leases this fraction of an account budget's limit when no chunk size is configured.
 DEFAULT_CHUNK_FRACTION = 20
+# Keys asked to hand back spare chunks per refused lease, at most.
+RECLAIM_FROM = 16
+
+Reclaim = Callable[[str, dict[str, Any], float], Awaitable[list[dict[str, Any]]]]
+"""`reclaim(key_id, spec, now)`: that key guard's `release_unused` for one account budget
+(locally a direct call, at the edge its RPC); returns what it released."""
 
 
 class AccountPort(Protocol):
@@ -72,9 +82,11 @@ def _chunk(limit: int | None, configured: int | None, need: int) -> int:
 class AccountGuardCore:
     """The account guard's state: how much of each account budget is handed out, per key."""
 
-    def __init__(self, storage: SqlStorage, account: str = "default") -> None:
+    def __init__(self, storage: SqlStorage, account: str = "default",
+                 reclaim: Reclaim | None = None) -> None:
         self.storage = storage
         self.owner = ACCOUNT_PREFIX + account
+        self.reclaim = reclaim
 
     def migrate(self) -> None:
         self.storage.atomic(lambda: [self.storage.query(s) for s in ACCOUNT_SCHEMA])
@@ -129,11 +141,31 @@ class AccountGuardCore:
         low, high, _ = spec.window(now)
         return _sum_usage(self.storage.query, self.owner, spec.budget_id, low, high)
 
+    def holders(self, spec: BudgetSpec, bucket: float, exclude: str) -> list[str]:
+        rows = self.storage.query(
+            "SELECT key_id FROM account_grants WHERE account = ? AND budget_id = ? AND "
+            "bucket = ? AND key_id != ? AND (gpu_ms > 0 OR micros > 0) "
+            "ORDER BY micros + gpu_ms DESC LIMIT ?",
+            (self.owner, spec.budget_id, bucket, exclude, RECLAIM_FROM))
+        return [str(row[0]) for row in rows]
+
     # The AccountPort, in-process.
     async def lease(self, key_id: str, spec: dict[str, Any], bucket: float, need_gpu_ms: int,
                     need_micros: int, now: float) -> tuple[int, int]:
-        return self.lease_now(key_id, BudgetSpec.from_dict(spec), bucket, need_gpu_ms,
-                              need_micros, now)
+        parsed = BudgetSpec.from_dict(spec)
+        granted = self.lease_now(key_id, parsed, bucket, need_gpu_ms, need_micros, now)
+        if granted != (0, 0) or self.reclaim is None:
+            return granted
+        # Nearly all handed out: take back what other keys hold but have not committed.
+        for holder in self.holders(parsed, bucket, key_id):
+            for item in await self.reclaim(holder, parsed.to_dict(), now):
+                if float(item["bucket"]) == bucket:
+                    self.give_back_now(holder, parsed, bucket, int(item["gpu_ms"]),
+                                       int(item["micros"]))
+            granted = self.lease_now(key_id, parsed, bucket, need_gpu_ms, need_micros, now)
+            if granted != (0, 0):
+                return granted
+        return granted
 
     async def give_back(self, key_id: str, spec: dict[str, Any], bucket: float, gpu_ms: int,
                         micros: int, now: float) -> None:
@@ -208,3 +240,15 @@ def public(result: AdmitResult) -> AdmitResult:
     if "chunk" not in result.budget:
         return result
     return replace(result, budget={k: v for k, v in result.budget.items() if k != "chunk"})
+
+
+def local_reclaim(storage: SqlStorage) -> Reclaim:
+    """`Reclaim` for key guards in the same local database (the local gate)."""
+
+    async def reclaim(key_id: str, spec: dict[str, Any], now: float) -> list[dict[str, Any]]:
+        released = storage.atomic(lambda: unused_chunks(
+            storage.query, key_id, [BudgetSpec.from_dict(spec)], now))
+        return [{"spec": item.to_dict(), "bucket": bucket, "gpu_ms": ms, "micros": micros}
+                for item, bucket, ms, micros in released]
+
+    return reclaim

@@ -25,7 +25,7 @@ from ..config import GateConfig, parse_config
 from ..context import Services
 from ..costs import SECTIONS as COST_SECTIONS
 from ..gate import Gate
-from ..keyguard.account import AccountGuardCore
+from ..keyguard.account import AccountGuardCore, local_reclaim
 from ..keyguard.guard import KeyGuardCore
 from ..ports import Upstream
 from .audit import JsonLinesAuditSink
@@ -72,8 +72,9 @@ def open_key_guard(state: StateDir, environ: Mapping[str, str] = os.environ) -> 
     crypto = LocalCrypto(state.key_encryption_key(environ))
     storage = SqliteStorage(state.keys_db)
     # The account guard shares the local database (its own tables); at the edge it is a
-    # Durable Object of its own and key guards reach it by RPC.
-    account = AccountGuardCore(storage)
+    # Durable Object of its own and key guards reach it by RPC (and it reaches them back to
+    # reclaim unused chunks).
+    account = AccountGuardCore(storage, reclaim=local_reclaim(storage))
     account.migrate()
     core = KeyGuardCore(storage, crypto, account=account)
     core.migrate()
