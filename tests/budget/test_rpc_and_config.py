@@ -114,3 +114,21 @@ def test_cost_config_prices_budgets_alerts_and_anomaly() -> None:
 def test_bad_cost_config_is_rejected(sections: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         _config(**sections)
+
+
+def test_the_documented_cost_sections_parse_when_uncommented() -> None:
+    import tomllib
+
+    from gpushield_edge.runtime_local.app import default_config_text
+
+    text = default_config_text()
+    block = text[text.index("# -- Cost controls"):].splitlines()[1:]
+    uncommented = "\n".join(line[2:] for line in block
+                            if line.startswith("# ") and not line.startswith("# Prices")
+                            and not line.startswith("# minimum") and not line.startswith(
+                                "# Account"))
+    sections = tomllib.loads(uncommented)
+    config = parse_config({**load_config_document(None), **sections},
+                          {"GPUSHIELD_ALERT_WEBHOOK": "https://hooks.example/x"})
+    assert config.costs.price_for("summarize") == Price(400, 100)
+    assert config.costs.account_budgets[0].chunk_micros == 5_000_000
