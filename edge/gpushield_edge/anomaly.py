@@ -120,7 +120,7 @@ def observe(query: Query, key_id: str, settled: Settlement, now: float,
               "ON CONFLICT (key_id, model) DO UPDATE SET "
               "last_seen = MAX(last_seen, excluded.last_seen)", (key_id, settled.model, now))
         (models,) = query(
-            "SELECT COUNT(*) FROM anomaly_models WHERE key_id = ? AND last_seen >= ?",
+            "SELECT COUNT(*) FROM anomaly_models WHERE key_id = ? AND last_seen > ?",
             (key_id, max(now - 3600.0, since)))[0]
         if int(models) > policy.max_models_per_hour:
             reason = "many_models"

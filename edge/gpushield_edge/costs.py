@@ -74,6 +74,23 @@ def _price(section: str, document: Any) -> Price:
     return Price(values[0], values[1])
 
 
+def account_budgets_from(document: Mapping[str, Any]) -> list[BudgetSpec]:
+    """The `[[budgets.account]]` entries (also read by `gpushield usage --config`)."""
+    budgets_doc = dict(document.get("budgets", {}))
+    _reject_unknown("budgets", budgets_doc, {"account"})
+    account: list[BudgetSpec] = []
+    for index, entry in enumerate(budgets_doc.get("account", [])):
+        entry = dict(entry)
+        entry.setdefault("budget_id", f"{entry.get('unit')}{index}")
+        try:
+            account.append(BudgetSpec.from_dict(entry))
+        except BudgetSpecError as error:
+            raise ValueError(f"[[budgets.account]] #{index + 1}: {error}") from None
+    if len({spec.budget_id for spec in account}) != len(account):
+        raise ValueError("[[budgets.account]] budget_id values must be distinct")
+    return account
+
+
 def parse_costs(document: Mapping[str, Any], secrets: Mapping[str, str],
                 model_backends: Mapping[str, str]) -> CostConfig:
     """`model_backends` maps each configured model to its backend type (for price fallback)."""
@@ -89,18 +106,7 @@ def parse_costs(document: Mapping[str, Any], secrets: Mapping[str, str],
     prices = {model: by_model.get(model, by_backend.get(backend, Price()))
               for model, backend in model_backends.items()}
 
-    budgets_doc = dict(document.get("budgets", {}))
-    _reject_unknown("budgets", budgets_doc, {"account"})
-    account: list[BudgetSpec] = []
-    for index, entry in enumerate(budgets_doc.get("account", [])):
-        entry = dict(entry)
-        entry.setdefault("budget_id", f"{entry.get('unit')}{index}")
-        try:
-            account.append(BudgetSpec.from_dict(entry))
-        except BudgetSpecError as error:
-            raise ValueError(f"[[budgets.account]] #{index + 1}: {error}") from None
-    if len({spec.budget_id for spec in account}) != len(account):
-        raise ValueError("[[budgets.account]] budget_id values must be distinct")
+    account = account_budgets_from(document)
 
     alerts_doc = dict(document.get("alerts", {}))
     _reject_unknown("alerts", alerts_doc, {"thresholds", "webhooks", "max_attempts",

@@ -145,3 +145,20 @@ def test_many_models_from_one_key_quarantines(guard: Guard) -> None:
     assert outcomes == [None, None, None, "many_models"]
     assert [e["kind"] for e in result.alerts] == ["key_quarantined"]
     assert guard.admit(key, T0 + 10, model="a").code == "key_quarantined"
+
+
+def test_restored_key_is_not_requarantined_for_what_it_already_did(guard: Guard) -> None:
+    key = guard.new_key(max_call_gpu_ms=1000)
+    policy = SettlePolicy(thresholds=(), anomaly=AnomalyPolicy(max_models_per_hour=1))
+    for i, model in enumerate(["a", "b"]):
+        lease = str(guard.admit(key, T0 + i, model=model).lease_id)
+        result = guard.settle(key, lease, T0 + i, used_ms=10, policy=policy)
+    assert result.quarantined == "many_models"
+    guard.core.set_status(key, "active")
+    for i, model in enumerate(["a", "a"]):
+        lease = str(guard.admit(key, T0 + 5 + i, model=model).lease_id)
+        assert guard.settle(key, lease, T0 + 5 + i, used_ms=10, policy=policy).quarantined \
+            is None
+    lease = str(guard.admit(key, T0 + 9, model="b").lease_id)
+    assert guard.settle(key, lease, T0 + 9, used_ms=10, policy=policy).quarantined == \
+        "many_models"

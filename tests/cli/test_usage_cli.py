@@ -23,7 +23,8 @@ from gpushield_wire import algorithms, credentials
 runner = CliRunner()
 
 
-def _spend(state: Path, key_id: str, secret: str, calls: list[int], start: float) -> None:
+def _spend(state: Path, key_id: str, secret: str, calls: list[int], start: float,
+           account: tuple[dict[str, object], ...] = ()) -> None:
     """Admissions and settlements through the key's real guard (signed with its secret)."""
     core = open_key_guard(StateDir(state), {})
     raw = credentials.parse_secret(secret)
@@ -34,7 +35,7 @@ def _spend(state: Path, key_id: str, secret: str, calls: list[int], start: float
             key_id=key_id, alg=algorithms.HMAC_SHA256, signature_base=base,
             signature=hmac.new(raw, base, hashlib.sha256).digest(), model="summarize",
             nonce=secrets.token_hex(8), nonce_expires_at=now + 300, now=now, lease_ttl_s=60,
-            micros_per_gpu_s=500)
+            micros_per_gpu_s=500, account_budgets=account)
         result = asyncio.run(core.admit(request))
         assert result.outcome == "admitted"
         core.settle(key_id, str(result.lease_id), None, None, now + 1, ran=True,
@@ -83,3 +84,31 @@ def test_usage_table_json_and_plot(tmp_path: Path) -> None:
     assert plotted.exit_code == 0, plotted.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert png.stat().st_size > 10_000
+
+
+def test_usage_shows_account_budgets_and_budget_changes_are_audited(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    config = tmp_path / "gpushield.toml"
+    config.write_text('[[budgets.account]]\nunit = "day"\nlimit_micros = 1000000\n'
+                      'chunk_micros = 200000\n', encoding="utf-8")
+    account = ({"budget_id": "day0", "unit": "day", "limit_micros": 1_000_000,
+                "chunk_micros": 200_000},)
+    key_id, secret = _create(state, "--max-call-seconds", "10")
+    _spend(state, key_id, secret, [2000, 2000], time.time() - 60, account)
+    shown = runner.invoke(app, ["usage", "--config", str(config), "--state-dir", str(state)])
+    assert shown.exit_code == 0, shown.output
+    assert "account budgets (all keys)" in shown.output
+    assert "0.0020 of 1.0000" in shown.output  # two calls at 1000 µ each
+    assert "0.2000" in shown.output  # the chunk handed out to the key
+
+    changed = runner.invoke(app, ["keys", "budget", key_id, "--budget", "day:money=0.5",
+                                  "--state-dir", str(state)])
+    assert changed.exit_code == 0, changed.output
+    restored = runner.invoke(app, ["keys", "restore", key_id, "--state-dir", str(state)])
+    assert restored.exit_code == 0, restored.output
+    audit = [json.loads(line) for line in
+             (state / "audit.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [e["extra"]["admin_action"] for e in audit] == ["budgets", "status:active"]
+    [entry] = json.loads(runner.invoke(app, ["usage", key_id, "--json", "--state-dir",
+                                             str(state)]).output)
+    assert entry["usage"]["budgets"][0]["limit_micros"] == 500_000

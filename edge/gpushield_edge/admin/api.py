@@ -5,6 +5,7 @@
     GET  /admin/keys/{id}            one key and its requests in flight
     POST /admin/keys/{id}/status     {"status": "active" | "revoked" | "quarantined"}
     GET  /admin/keys/{id}/usage      spend, open reservations and budgets of one key
+    POST /admin/keys/{id}/budgets    {"budgets": [...]} replaces the key's budgets
 
 Requests are signed exactly like inference calls (RFC 9421, gpushield's profile) but with the
 admin credential — key id `gpushield-admin` and a secret the gate reads from its environment
@@ -31,7 +32,7 @@ from .service import STATUSES, KeyAdmin, KeyAdminError, NewKey
 ADMIN_KEY_ID = "gpushield-admin"
 PREFIX = "/admin/keys"
 _MAX_BODY = 16 * 1024
-_KEY_ROUTE = re.compile(r"/admin/keys/([A-Za-z0-9_-]{1,64})(/status|/usage)?")
+_KEY_ROUTE = re.compile(r"/admin/keys/([A-Za-z0-9_-]{1,64})(/status|/usage|/budgets)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +123,17 @@ async def handle(ctx: RequestContext, services: Services, access: AdminAccess) -
             if method != "GET":
                 raise ProblemError("method_not_allowed")
             ctx.admin_action = "usage"
-            return GateResponse.json(200, {"usage": await admin.usage(key_id)})
+            usage = await admin.usage(key_id, services.config.costs.account_budgets)
+            return GateResponse.json(200, {"usage": usage})
         if method != "POST":
             raise ProblemError("method_not_allowed")
         document = _body(ctx)
+        if status_route == "/budgets":
+            ctx.admin_action = "budgets"
+            budgets = NewKey.from_dict({"scopes": ["*"], "budgets": document.get("budgets")
+                                        if isinstance(document, dict) else None}).budgets
+            await admin.set_budgets(key_id, budgets)
+            return GateResponse.json(200, {"budgets": [spec.to_dict() for spec in budgets]})
         status = document.get("status") if isinstance(document, dict) else None
         if status not in STATUSES:
             raise ProblemError("admin_request_invalid",

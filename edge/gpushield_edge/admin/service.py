@@ -8,6 +8,7 @@ exactly once, and never readable afterwards.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -127,8 +128,13 @@ class KeyAdmin(Protocol):
 
     async def set_status(self, key_id: str, status: KeyStatus) -> KeyRecord: ...
 
-    async def usage(self, key_id: str) -> dict[str, Any]:
-        """Spend, open reservations and budgets of one key (keyguard/usage.py)."""
+    async def usage(self, key_id: str, account_budgets: Sequence[BudgetSpec] = ()
+                    ) -> dict[str, Any]:
+        """Spend, open reservations and budgets of one key (keyguard/usage.py), with its
+        share of the given account budgets."""
+
+    async def set_budgets(self, key_id: str, budgets: Sequence[BudgetSpec]) -> None:
+        """Replaces a key's budgets; what it spent so far in each period still counts."""
 
     async def remember_nonce(self, nonce: str, expires_at: float, now: float) -> bool:
         """Records an admin request's nonce; False if it was already used (a replay)."""
@@ -172,9 +178,15 @@ class LocalKeyAdmin:
     async def remember_nonce(self, nonce: str, expires_at: float, now: float) -> bool:
         return self.core.remember_admin_nonce(nonce, expires_at, now)
 
-    async def usage(self, key_id: str) -> dict[str, Any]:
+    async def usage(self, key_id: str, account_budgets: Sequence[BudgetSpec] = ()
+                    ) -> dict[str, Any]:
         self._known(key_id)
-        return key_usage(self.core.storage, key_id, self.clock.now())
+        return key_usage(self.core.storage, key_id, self.clock.now(), account_budgets)
+
+    async def set_budgets(self, key_id: str, budgets: Sequence[BudgetSpec]) -> None:
+        self._known(key_id)
+        self.core.storage.atomic(
+            lambda: budget.set_key_budgets(self.core.storage.query, key_id, budgets))
 
     def _known(self, key_id: str) -> KeyRecord:
         try:

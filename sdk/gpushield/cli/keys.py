@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import re
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -28,7 +29,9 @@ from gpushield_edge.admin.service import KeyAdmin, KeyAdminError, LocalKeyAdmin,
 from gpushield_edge.keyguard import KeyLimits, KeyRecord
 from gpushield_edge.keyguard.budget import BudgetSpec
 from gpushield_edge.keyguard.records import KeyStatus
+from gpushield_edge.ports import AuditEvent
 from gpushield_edge.runtime_local.app import ADMIN_SECRET_ENV, open_key_guard
+from gpushield_edge.runtime_local.audit import JsonLinesAuditSink
 from gpushield_edge.runtime_local.clock import SystemClock
 from gpushield_edge.runtime_local.state import StateDir
 
@@ -206,8 +209,25 @@ def show(
     console.print(_table([view.record]))
 
 
+def audit_local(state_dir: Path, gate: str | None, action: str, key_id: str) -> None:
+    """Local admin changes go to the gate's audit log like admin API calls do (a remote gate
+    audits its own admin API)."""
+    if gate is not None:
+        return
+    sink = JsonLinesAuditSink(StateDir(state_dir).audit_log)
+    try:
+        asyncio.run(sink.write(AuditEvent(
+            ts=time.time(), request_id=secrets.token_hex(8), route="cli:keys",
+            decision="allow", stage="admin", status=200, code=None, latency_ms=0.0,
+            extra={"admin_action": action, "admin_target": key_id})))
+    finally:
+        sink.close()
+
+
 def _set_status(key_id: str, status: KeyStatus, state_dir: Path, gate: str | None) -> KeyRecord:
-    return run_admin(state_dir, gate, lambda admin: admin.set_status(key_id, status))
+    record = run_admin(state_dir, gate, lambda admin: admin.set_status(key_id, status))
+    audit_local(state_dir, gate, f"status:{status}", key_id)
+    return record
 
 
 @app.command()
@@ -228,3 +248,22 @@ def restore(
     """Make a revoked or quarantined key active again."""
     record = _set_status(key_id, "active", state_dir, gate)
     console.print(f"restored {record.key_id} (version {record.version})")
+
+
+@app.command("budget")
+@one_line_errors
+def set_budget(
+    key_id: str,
+    budget: list[str] = typer.Option(
+        [], "--budget", help="The key's new budgets (repeat); same syntax as `keys create`."),
+    clear: bool = typer.Option(False, "--clear", help="Remove every budget of the key."),
+    state_dir: Path = STATE_DIR_OPTION,
+    gate: str | None = GATE_OPTION,
+) -> None:
+    """Replace a key's budgets. Spend already counted in the current periods still counts."""
+    if not budget and not clear:
+        raise fail("give the new budgets with --budget (or --clear to remove them all)")
+    specs = tuple(parse_budget(text) for text in budget)
+    run_admin(state_dir, gate, lambda admin: admin.set_budgets(key_id, specs))
+    audit_local(state_dir, gate, "budgets", key_id)
+    console.print(f"{key_id}: {len(specs)} budget(s) set", highlight=False)

@@ -11,6 +11,9 @@ Money is shown in currency units (the gate stores integer micro-units), GPU time
 from __future__ import annotations
 
 import json
+import time
+import tomllib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,12 @@ import typer
 from rich.table import Table
 
 from gpushield_edge.admin.service import KeyAdmin
+from gpushield_edge.costs import account_budgets_from
 from gpushield_edge.keyguard import KeyRecord
+from gpushield_edge.keyguard.account import AccountGuardCore
+from gpushield_edge.keyguard.budget import BudgetSpec
+from gpushield_edge.runtime_local.app import open_key_guard
+from gpushield_edge.runtime_local.state import StateDir
 
 from ._common import STATE_DIR_OPTION, console, fail, one_line_errors
 from .keys import GATE_OPTION, run_admin
@@ -87,6 +95,16 @@ def usage_table(rows: list[tuple[KeyRecord, dict[str, Any]]]) -> Table:
         style = None if record.status == "active" else "dim"
         for index, budget in enumerate(budgets):
             cells = _budget_cells(budget) if budget else ["no budget", "-", "-", "-"]
+            if budget and budget["scope"] == "account":  # this key's share, bounded by chunk
+                cells[1] = "\n".join(
+                    f"{show(budget[c] - budget[o])} (chunk {show(budget[h])})"
+                    for limit, c, o, h, show in (
+                        ("limit_gpu_ms", "committed_gpu_ms", "open_gpu_ms", "chunk_gpu_ms",
+                         _gpu_s),
+                        ("limit_micros", "committed_micros", "open_micros", "chunk_micros",
+                         _money))
+                    if budget.get(limit) is not None)
+                cells[2] = "see account"
             if index == 0:
                 head = [f"{record.key_id}\n{record.label}", record.status, _limits(record),
                         in_flight]
@@ -135,9 +153,40 @@ def plot_spend(rows: list[tuple[KeyRecord, dict[str, Any]]], path: Path) -> None
     plt.close(figure)
 
 
-async def collect(admin: KeyAdmin, key_id: str | None) -> list[tuple[KeyRecord, dict[str, Any]]]:
+def account_table(rows: list[tuple[KeyRecord, dict[str, Any]]],
+                  handed_out: dict[str, tuple[int, int]]) -> Table | None:
+    """Account budgets: every key's share added up (and, locally, what the account guard has
+    handed out in chunks, which bounds it)."""
+    totals: dict[str, dict[str, Any]] = {}
+    for _, usage in rows:
+        for budget in usage["budgets"]:
+            if budget["scope"] != "account":
+                continue
+            entry = totals.setdefault(budget["budget_id"], {**budget, "committed_gpu_ms": 0,
+                                                             "committed_micros": 0,
+                                                             "open_gpu_ms": 0,
+                                                             "open_micros": 0})
+            for name in ("committed_gpu_ms", "committed_micros", "open_gpu_ms", "open_micros"):
+                entry[name] += budget[name]
+    if not totals:
+        return None
+    table = Table(title="account budgets (all keys)")
+    for column in ("budget", "spent", "left", "resets (UTC)", "handed out to keys"):
+        table.add_column(column, no_wrap=True)
+    for budget_id, budget in totals.items():
+        name, spent, left, resets = _budget_cells(budget)
+        out = handed_out.get(budget_id)
+        table.add_row(name, spent, left, resets,
+                      "-" if out is None else f"{_gpu_s(out[0])}\n{_money(out[1])}")
+    return table
+
+
+async def collect(admin: KeyAdmin, key_id: str | None,
+                  account_budgets: Sequence[BudgetSpec] = ()
+                  ) -> list[tuple[KeyRecord, dict[str, Any]]]:
     records = [(await admin.get(key_id)).record] if key_id else await admin.list()
-    return [(record, await admin.usage(record.key_id)) for record in records]
+    return [(record, await admin.usage(record.key_id, account_budgets))
+            for record in records]
 
 
 @one_line_errors
@@ -145,15 +194,30 @@ def run(
     key_id: str | None = typer.Argument(None, help="Only this key."),
     plot: Path | None = typer.Option(None, "--plot", help="Write spend over time to this PNG."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (for scripts)."),
+    config: Path | None = typer.Option(
+        None, "--config", help="The local gate's gpushield.toml, for its account budgets "
+        "(a remote gate adds its own)."),
     state_dir: Path = STATE_DIR_OPTION,
     gate: str | None = GATE_OPTION,
 ) -> None:
     """Per-key spend, open reservations, limits and remaining budget."""
-    rows = run_admin(state_dir, gate, lambda admin: collect(admin, key_id))
+    account: list[BudgetSpec] = []
+    handed_out: dict[str, tuple[int, int]] = {}
+    if config is not None and gate is None:
+        with config.open("rb") as handle:
+            account = account_budgets_from(tomllib.load(handle))
+        guard = open_key_guard(StateDir(state_dir))
+        if isinstance(guard.account, AccountGuardCore):
+            now = time.time()
+            handed_out = {spec.budget_id: guard.account.granted(spec, now) for spec in account}
+    rows = run_admin(state_dir, gate, lambda admin: collect(admin, key_id, account))
     if as_json:
         print(json.dumps([{"key": record.to_dict(), "usage": usage} for record, usage in rows]))
     else:
         console.print(usage_table(rows))
+        summary = account_table(rows, handed_out)
+        if summary is not None:
+            console.print(summary)
     if plot is not None:
         plot_spend(rows, plot)
         console.print(f"spend over time written to {plot}", highlight=False)
