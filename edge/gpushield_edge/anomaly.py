@@ -10,8 +10,9 @@ admission is refused with `key_quarantined`):
   West 1979 incremental form). A bucket that exceeds mean + z·σ, after a warm-up and above an
   absolute floor (tiny keys are noisy), trips the switch. Empty buckets count as zeros, so a
   key idle for days and suddenly running flat out is measured against "idle".
-- **Abuse shape**: many distinct models from one key within an hour (model enumeration or a
-  scripted sweep), which honest keys rarely do.
+- **Abuse shapes**: many distinct models from one key within an hour (model enumeration or a
+  scripted sweep), which honest keys rarely do; and, opt-in, a call from a country the key has
+  never been used from once it has an established history (a stolen key used from elsewhere).
 
 On trigger the spike is not folded into the baseline (it would teach the detector that the
 attack is normal), and the rule windows restart at the trigger time, so a key restored by an
@@ -39,6 +40,14 @@ ANOMALY_SCHEMA: tuple[str, ...] = (
         seen INTEGER NOT NULL,
         since REAL NOT NULL
     ) WITHOUT ROWID""",
+    # Countries a key was called from, with how many calls: the new-country rule.
+    """CREATE TABLE IF NOT EXISTS anomaly_countries (
+        key_id TEXT NOT NULL,
+        country TEXT NOT NULL,
+        calls INTEGER NOT NULL,
+        first_seen REAL NOT NULL,
+        PRIMARY KEY (key_id, country)
+    ) WITHOUT ROWID""",
     # The models a key called and when last: a handful of rows per key, so the many-models
     # rule never scans the reservation ledger.
     """CREATE TABLE IF NOT EXISTS anomaly_models (
@@ -63,6 +72,11 @@ class AnomalyPolicy:
     min_gpu_ms: int = 120_000
     # 0 turns the rule off.
     max_models_per_hour: int = 8
+    # Quarantine a key that, after this many calls from known countries, calls from a country
+    # it never used (0: off). Needs `country_header`, a header only the edge can set
+    # (Cloudflare's cf-ipcountry): a client-supplied one would let a thief pick the country.
+    new_country_after_calls: int = 0
+    country_header: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -75,7 +89,7 @@ class AnomalyPolicy:
         policy = cls(**document)
         if (policy.bucket_s <= 0 or not 0 < policy.alpha <= 1 or policy.z <= 0
                 or policy.warmup_buckets < 1 or policy.min_gpu_ms < 0
-                or policy.max_models_per_hour < 0):
+                or policy.max_models_per_hour < 0 or policy.new_country_after_calls < 0):
             raise ValueError("[anomaly] settings are out of range")
         return policy
 
@@ -124,6 +138,9 @@ def observe(query: Query, key_id: str, settled: Settlement, now: float,
             (key_id, max(now - 3600.0, since)))[0]
         if int(models) > policy.max_models_per_hour:
             reason = "many_models"
+    if reason is None and policy.new_country_after_calls and settled.country:
+        reason = _new_country(query, key_id, settled.country, now,
+                              policy.new_country_after_calls)
     if reason is not None:
         current, since = 0, now
         status = query("SELECT status FROM keys WHERE key_id = ?", (key_id,))
@@ -140,3 +157,19 @@ def observe(query: Query, key_id: str, settled: Settlement, now: float,
         (key_id, last, current, mean, var, seen, since),
     )
     return reason
+
+
+def _new_country(query: Query, key_id: str, country: str, now: float,
+                 after_calls: int) -> str | None:
+    """A country never seen for a key with an established history (calls counted from known
+    countries). After a restore the new country counts as known: the admin vouched for it."""
+    (history,) = query("SELECT COALESCE(SUM(calls), 0) FROM anomaly_countries "
+                       "WHERE key_id = ?", (key_id,))[0]
+    known = query("SELECT 1 FROM anomaly_countries WHERE key_id = ? AND country = ?",
+                  (key_id, country))
+    query("INSERT INTO anomaly_countries (key_id, country, calls, first_seen) "
+          "VALUES (?, ?, 1, ?) ON CONFLICT (key_id, country) DO UPDATE SET calls = calls + 1",
+          (key_id, country, now))
+    if not known and int(history) >= after_calls:
+        return "new_country"
+    return None

@@ -70,7 +70,7 @@ class Guard:
 
     def request(self, key_id: str, now: float, *, model: str = MODEL, price: Price = FREE,
                 idem: str | None = None, account: tuple[BudgetSpec, ...] = (),
-                ttl: float = 60.0) -> AdmitRequest:
+                ttl: float = 60.0, country: str | None = None) -> AdmitRequest:
         base = f"call {next(self.counter)} {secrets.token_hex(4)}".encode()
         return AdmitRequest(
             key_id=key_id, alg=algorithms.HMAC_SHA256, signature_base=base,
@@ -78,7 +78,7 @@ class Guard:
             model=model, nonce=secrets.token_hex(8), nonce_expires_at=now + 300, now=now,
             lease_ttl_s=ttl, idempotency_key=idem, fingerprint="fp" if idem else None,
             micros_per_gpu_s=price.micros_per_gpu_s, min_micros=price.min_micros,
-            account_budgets=tuple(spec.to_dict() for spec in account))
+            account_budgets=tuple(spec.to_dict() for spec in account), country=country)
 
     def admit(self, key_id: str, now: float, **kwargs: Any) -> AdmitResult:
         result: AdmitResult = self.run(self.core.admit(self.request(key_id, now, **kwargs)))

@@ -162,3 +162,17 @@ def test_restored_key_is_not_requarantined_for_what_it_already_did(guard: Guard)
     lease = str(guard.admit(key, T0 + 9, model="b").lease_id)
     assert guard.settle(key, lease, T0 + 9, used_ms=10, policy=policy).quarantined == \
         "many_models"
+
+
+def test_a_new_country_after_an_established_history_quarantines(guard: Guard) -> None:
+    key = guard.new_key(max_call_gpu_ms=1000)
+    policy = SettlePolicy(thresholds=(), anomaly=AnomalyPolicy(new_country_after_calls=5))
+    reasons = []
+    for i, country in enumerate(["FR", "DE", "FR", "FR", "DE", "FR", "KP"]):
+        lease = str(guard.admit(key, T0 + i, country=country).lease_id)
+        reasons.append(guard.settle(key, lease, T0 + i, used_ms=10, policy=policy).quarantined)
+    # DE on the second call is new too, but there was no history yet to break.
+    assert reasons == [None] * 6 + ["new_country"]
+    guard.core.set_status(key, "active")  # the admin vouches for it: KP is known now
+    lease = str(guard.admit(key, T0 + 10, country="KP").lease_id)
+    assert guard.settle(key, lease, T0 + 10, used_ms=10, policy=policy).quarantined is None

@@ -36,7 +36,13 @@ def backend() -> Iterator[FaultyBackend]:
 
 @pytest.fixture
 def harness(tmp_path: Path, backend: FaultyBackend) -> Iterator[GateHarness]:
+    yield from _harness(tmp_path, backend, {})
+
+
+def _harness(tmp_path: Path, backend: FaultyBackend, anomaly: dict[str, object]
+             ) -> Iterator[GateHarness]:
     document = load_config_document(None)
+    document["anomaly"] = anomaly
     document["models"]["summarize"]["backend"]["base_url"] = backend.url
     document["models"]["summarize"]["deadline_s"] = 1.0
     document["prices"] = {"models": {"summarize": {"micros_per_gpu_s": 1000,
@@ -106,3 +112,18 @@ def test_budget_refusal_is_402_and_changes_nothing(harness: GateHarness,
         for table in before}
     assert after == before
     assert backend.calls == calls  # the backend never saw it
+
+
+def test_the_edge_country_header_feeds_the_new_country_rule(
+    tmp_path: Path, backend: FaultyBackend,
+) -> None:
+    backend.mode, backend.execution_time = "ok", 100
+    for harness in _harness(tmp_path, backend, {"country_header": "cf-ipcountry",
+                                                 "new_country_after_calls": 2}):
+        statuses = []
+        for country in ("fr", "FR", "FR", "br"):
+            response = harness.handle(signed_request(harness, headers={"cf-ipcountry": country}))
+            statuses.append(response.status)
+        assert statuses == [200, 200, 200, 200]  # the call that trips it has already run
+        refused = harness.handle(signed_request(harness, headers={"cf-ipcountry": "FR"}))
+        assert problem_of(refused)["code"] == "key_quarantined"

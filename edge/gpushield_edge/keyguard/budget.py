@@ -79,6 +79,7 @@ BUDGET_SCHEMA: tuple[str, ...] = (
         charged_micros INTEGER,
         settled_at REAL,
         buckets TEXT NOT NULL,
+        country TEXT,
         PRIMARY KEY (key_id, res_id)
     ) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS reservations_by_time ON reservations (key_id, created_at)",
@@ -353,15 +354,15 @@ def _add_usage(query: Query, owner: str, budget_id: str, bucket: float, gpu_ms: 
 
 
 def reserve(query: Query, key_id: str, res_id: str, model: str, chosen: ReservationPlan,
-            now: float, expires_at: float) -> None:
+            now: float, expires_at: float, country: str | None = None) -> None:
     """Writes the reservation planned by `plan` (same transaction, after every check)."""
     query(
         "INSERT INTO reservations (key_id, res_id, created_at, expires_at, model, "
-        "reserved_gpu_ms, reserved_micros, micros_per_gpu_s, min_micros, state, buckets) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?)",
+        "reserved_gpu_ms, reserved_micros, micros_per_gpu_s, min_micros, state, buckets, "
+        "country) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?)",
         (key_id, res_id, now, expires_at, model, chosen.gpu_ms, chosen.micros,
          chosen.price.micros_per_gpu_s, chosen.price.min_micros,
-         json.dumps([list(pair) for pair in chosen.buckets])),
+         json.dumps([list(pair) for pair in chosen.buckets]), country),
     )
     for budget_id, bucket in chosen.buckets:
         _add_usage(query, key_id, budget_id, bucket, chosen.gpu_ms, chosen.micros)
@@ -379,6 +380,8 @@ class Settlement:
     charged_gpu_ms: int
     charged_micros: int
     applied: bool  # False: it was already settled (a duplicate), nothing changed
+    # Where the call came from (the edge's country code), if the gate knew.
+    country: str | None = None
 
 
 def settle(query: Query, key_id: str, res_id: str, ran: bool, used_ms: int | None,
@@ -391,12 +394,12 @@ def settle(query: Query, key_id: str, res_id: str, ran: bool, used_ms: int | Non
     """
     rows = query(
         "SELECT state, model, created_at, reserved_gpu_ms, reserved_micros, micros_per_gpu_s, "
-        "min_micros, charged_gpu_ms, charged_micros, buckets FROM reservations "
+        "min_micros, charged_gpu_ms, charged_micros, buckets, country FROM reservations "
         "WHERE key_id = ? AND res_id = ?", (key_id, res_id))
     if not rows:
         return None
     (state, model, created_at, reserved_ms, reserved_micros, rate, minimum, charged_ms,
-     charged_micros, buckets) = rows[0]
+     charged_micros, buckets, country) = rows[0]
     reserved_ms, reserved_micros = int(reserved_ms), int(reserved_micros)
     if state == "settled":
         return Settlement(res_id, str(model), float(created_at), reserved_ms, reserved_micros,
@@ -415,7 +418,8 @@ def settle(query: Query, key_id: str, res_id: str, ran: bool, used_ms: int | Non
         "UPDATE reservations SET state = 'settled', charged_gpu_ms = ?, charged_micros = ?, "
         "settled_at = ? WHERE key_id = ? AND res_id = ?", (ms, micros, now, key_id, res_id))
     return Settlement(res_id, str(model), float(created_at), reserved_ms, reserved_micros,
-                      ms, micros, applied=True)
+                      ms, micros, applied=True,
+                      country=None if country is None else str(country))
 
 
 def expire(query: Query, key_id: str, now: float) -> None:

@@ -275,7 +275,7 @@ class KeyGuardCore:
             (request.key_id, lease_id, now + request.lease_ttl_s),
         )
         budget.reserve(query, request.key_id, lease_id, request.model, reservation, now,
-                       now + request.lease_ttl_s)
+                       now + request.lease_ttl_s, request.country)
         self._admissions += 1
         if self._admissions % SWEEP_EVERY == 0:
             budget.expire(query, request.key_id, now)

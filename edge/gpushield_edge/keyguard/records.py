@@ -86,6 +86,8 @@ class AdmitRequest:
     micros_per_gpu_s: int = 0
     min_micros: int = 0
     account_budgets: tuple[dict[str, Any], ...] = ()
+    # ISO country of the caller when the edge knows it (anomaly.py's new-country rule).
+    country: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,9 @@ async def run(ctx: RequestContext, services: Services) -> None:
     signature = ctx.signature
     model = ctx.model
     assert signature is not None and model is not None
-    price = services.config.costs.price_for(model.name)
+    costs = services.config.costs
+    price = costs.price_for(model.name)
+    country_header = costs.settle_policy.anomaly.country_header
     request = AdmitRequest(
         key_id=str(signature.keyid),
         alg=str(signature.alg),
@@ -52,7 +54,9 @@ async def run(ctx: RequestContext, services: Services) -> None:
         fingerprint=ctx.fingerprint,
         micros_per_gpu_s=price.micros_per_gpu_s,
         min_micros=price.min_micros,
-        account_budgets=services.config.costs.account_budget_documents(),
+        account_budgets=costs.account_budget_documents(),
+        country=(ctx.request.headers.get(country_header, "")[:8].upper() or None
+                 if country_header else None),
     )
     try:
         decision = await services.guard.admit(request)
