@@ -25,6 +25,7 @@ round trip per N admissions (benchmarks/bench_budget.py measures the ratio).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
@@ -250,5 +251,76 @@ def local_reclaim(storage: SqlStorage) -> Reclaim:
             storage.query, key_id, [BudgetSpec.from_dict(spec)], now))
         return [{"spec": item.to_dict(), "bucket": bucket, "gpu_ms": ms, "micros": micros}
                 for item, bucket, ms, micros in released]
+
+    return reclaim
+
+
+AccountCall = Callable[[str, str], Awaitable[str]]
+"""`call(method, payload_json) -> result_json`: one RPC to the account guard's object."""
+
+
+class AccountEndpoint:
+    """Serves the account guard's RPCs (its Durable Object's side), JSON in and out;
+    `METHODS` is everything a key guard may ask it."""
+
+    def __init__(self, core: AccountGuardCore) -> None:
+        self.core = core
+        self.METHODS: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {
+            "lease": self.lease,
+            "give_back": self.give_back,
+            "granted": self.granted,
+        }
+
+    async def dispatch(self, method: str, payload: str) -> str:
+        handler = self.METHODS.get(method)
+        if handler is None:
+            raise ValueError(f"unknown account method {method!r}")
+        return json.dumps({"ok": await handler(json.loads(payload))})
+
+    async def lease(self, args: dict[str, Any]) -> Any:
+        return list(await self.core.lease(
+            str(args["key_id"]), dict(args["spec"]), float(args["bucket"]),
+            int(args["need_gpu_ms"]), int(args["need_micros"]), float(args["now"])))
+
+    async def give_back(self, args: dict[str, Any]) -> Any:
+        await self.core.give_back(str(args["key_id"]), dict(args["spec"]),
+                                  float(args["bucket"]), int(args["gpu_ms"]),
+                                  int(args["micros"]), float(args["now"]))
+        return None
+
+    async def granted(self, args: dict[str, Any]) -> Any:
+        return list(self.core.granted(BudgetSpec.from_dict(args["spec"]), float(args["now"])))
+
+
+class RemoteAccount:
+    """The AccountPort over RPC: what a key guard's Durable Object holds at the edge."""
+
+    def __init__(self, call: AccountCall) -> None:
+        self._call = call
+
+    async def _ask(self, method: str, args: dict[str, Any]) -> Any:
+        return json.loads(await self._call(method, json.dumps(args)))["ok"]
+
+    async def lease(self, key_id: str, spec: dict[str, Any], bucket: float, need_gpu_ms: int,
+                    need_micros: int, now: float) -> tuple[int, int]:
+        granted = await self._ask("lease", {
+            "key_id": key_id, "spec": spec, "bucket": bucket, "need_gpu_ms": need_gpu_ms,
+            "need_micros": need_micros, "now": now})
+        return int(granted[0]), int(granted[1])
+
+    async def give_back(self, key_id: str, spec: dict[str, Any], bucket: float, gpu_ms: int,
+                        micros: int, now: float) -> None:
+        await self._ask("give_back", {"key_id": key_id, "spec": spec, "bucket": bucket,
+                                      "gpu_ms": gpu_ms, "micros": micros, "now": now})
+
+
+def remote_reclaim(guard_call: Callable[[str, str, str], Awaitable[str]]) -> Reclaim:
+    """`Reclaim` at the edge: the key's guard object's `release_unused` RPC (keyguard/rpc.py
+    `GuardCall` shape: key id, method, JSON)."""
+
+    async def reclaim(key_id: str, spec: dict[str, Any], now: float) -> list[dict[str, Any]]:
+        answer = json.loads(await guard_call(key_id, "release_unused", json.dumps(
+            {"key_id": key_id, "account_budgets": [spec]})))
+        return list(answer.get("ok", []))
 
     return reclaim
