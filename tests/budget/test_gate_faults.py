@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.gate.conftest import GateHarness, problem_of, signed_request
 
 from gpushield_edge.keyguard import KeyLimits
 from gpushield_edge.keyguard.budget import BudgetSpec, set_key_budgets
@@ -22,6 +21,7 @@ from gpushield_edge.runtime_local.app import LocalGate, load_config_document
 from gpushield_edge.runtime_local.state import StateDir
 
 from .faulty_backend import FaultyBackend, faulty_backend
+from .gatekit import BudgetGate, problem_of
 
 pytestmark = pytest.mark.slow
 CAP_MS = 2000
@@ -35,12 +35,12 @@ def backend() -> Iterator[FaultyBackend]:
 
 
 @pytest.fixture
-def harness(tmp_path: Path, backend: FaultyBackend) -> Iterator[GateHarness]:
+def harness(tmp_path: Path, backend: FaultyBackend) -> Iterator[BudgetGate]:
     yield from _harness(tmp_path, backend, {})
 
 
 def _harness(tmp_path: Path, backend: FaultyBackend, anomaly: dict[str, object]
-             ) -> Iterator[GateHarness]:
+             ) -> Iterator[BudgetGate]:
     document = load_config_document(None)
     document["anomaly"] = anomaly
     document["models"]["summarize"]["backend"]["base_url"] = backend.url
@@ -50,17 +50,17 @@ def _harness(tmp_path: Path, backend: FaultyBackend, anomaly: dict[str, object]
     loop = asyncio.new_event_loop()
     state = StateDir(tmp_path / "state")
     local = LocalGate.build(document, state, {})
-    probe = GateHarness(local, state, "", "", loop)
+    probe = BudgetGate(local, "", "", loop)
     key_id, secret = probe.new_key(KeyLimits(rate_per_minute=6000, burst=100,
                                              max_call_gpu_ms=CAP_MS))
     local.core.storage.atomic(
         lambda: set_key_budgets(local.core.storage.query, key_id, (DAY,)))
-    yield GateHarness(local, state, key_id, secret, loop)
+    yield BudgetGate(local, key_id, secret, loop)
     loop.run_until_complete(local.aclose())
     loop.close()
 
 
-def spent(harness: GateHarness) -> tuple[int, int]:
+def spent(harness: BudgetGate) -> tuple[int, int]:
     usage = key_usage(harness.local.core.storage, harness.key_id, time.time())
     budget = usage["budgets"][0]
     return budget["committed_gpu_ms"], budget["committed_micros"]
@@ -75,11 +75,11 @@ def spent(harness: GateHarness) -> tuple[int, int]:
     ("slow", 300, 504, CAP_MS),  # deadline passed: worst case
 ])
 def test_each_fault_is_charged_once_and_fairly(
-    harness: GateHarness, backend: FaultyBackend, mode: str, execution_time: object,
+    harness: BudgetGate, backend: FaultyBackend, mode: str, execution_time: object,
     status: int, charged_ms: int | None,
 ) -> None:
     backend.mode, backend.execution_time = mode, execution_time
-    response = harness.handle(signed_request(harness))
+    response = harness.handle(harness.signed())
     assert response.status == status
     ms, micros = spent(harness)
     if charged_ms is None:
@@ -91,17 +91,17 @@ def test_each_fault_is_charged_once_and_fairly(
     assert usage["open_reservations"] == []
 
 
-def test_budget_refusal_is_402_and_changes_nothing(harness: GateHarness,
+def test_budget_refusal_is_402_and_changes_nothing(harness: BudgetGate,
                                                    backend: FaultyBackend) -> None:
     backend.mode, backend.execution_time = "ok", 10**9
     for _ in range(7):
-        assert harness.handle(signed_request(harness)).status == 200
+        assert harness.handle(harness.signed()).status == 200
     calls = backend.calls
     before = {table: harness.local.core.storage.query(
         f"SELECT * FROM {table} ORDER BY 1, 2")  # noqa: S608 - fixed names
         for table in ("keys", "buckets", "nonces", "leases", "idempotency", "budget_usage",
                       "reservations", "budget_alerts")}
-    response = harness.handle(signed_request(harness))
+    response = harness.handle(harness.signed())
     assert response.status == 402
     problem = problem_of(response)
     assert (problem["code"], problem["budget"], problem["scope"]) == (
@@ -122,8 +122,8 @@ def test_the_edge_country_header_feeds_the_new_country_rule(
                                                  "new_country_after_calls": 2}):
         statuses = []
         for country in ("fr", "FR", "FR", "br"):
-            response = harness.handle(signed_request(harness, headers={"cf-ipcountry": country}))
+            response = harness.handle(harness.signed(headers={"cf-ipcountry": country}))
             statuses.append(response.status)
         assert statuses == [200, 200, 200, 200]  # the call that trips it has already run
-        refused = harness.handle(signed_request(harness, headers={"cf-ipcountry": "FR"}))
+        refused = harness.handle(harness.signed(headers={"cf-ipcountry": "FR"}))
         assert problem_of(refused)["code"] == "key_quarantined"
