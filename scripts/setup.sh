@@ -12,6 +12,6 @@ want="$(cat pyproject.toml requirements/lock.txt | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "Installing gpushield and its pinned dependencies into .venv …" >&2
   .venv/bin/python -m pip install --quiet --disable-pip-version-check \
-    -c requirements/lock.txt -e '.[gate,worker,dev]'
+    -c requirements/lock.txt -e '.[gate,worker,dev,plot]'
   echo "$want" > "$stamp"
 fi

@@ -13,6 +13,8 @@ from typing import Any
 from gpushield_wire.policy import ModelPolicy
 
 from .backends.runpod import RunPodConfig
+from .costs import SECTIONS as COST_SECTIONS
+from .costs import CostConfig, parse_costs
 from .tokens.config import TokensConfig, parse_tokens_config
 
 
@@ -41,6 +43,8 @@ class GateConfig:
     guard_timeout_s: float = 2.0
     # Access tokens: the gate's own issuer and trusted external ones (tokens/config.py).
     tokens: TokensConfig = field(default_factory=TokensConfig)
+    # Prices, account budgets, alerts, anomaly guard (costs.py).
+    costs: CostConfig = field(default_factory=CostConfig)
 
     @property
     def largest_body(self) -> int:
@@ -61,7 +65,7 @@ def parse_config(document: Mapping[str, Any], secrets: Mapping[str, str]) -> Gat
         "clock_skew_s", "max_signature_window_s", "max_header_bytes", "max_body_bytes",
         "public_authority", "guard_timeout_s",
     })
-    _reject_unknown("top level", document, {"gate", "models", "tokens"})
+    _reject_unknown("top level", document, {"gate", "models", "tokens", *COST_SECTIONS})
     models: dict[str, ModelConfig] = {}
     for name, entry in dict(document.get("models", {})).items():
         entry = dict(entry)
@@ -88,4 +92,5 @@ def parse_config(document: Mapping[str, Any], secrets: Mapping[str, str]) -> Gat
         )
     tokens = parse_tokens_config(document.get("tokens", {}), secrets,
                                  gate.get("public_authority"))
-    return GateConfig(models=models, tokens=tokens, **gate)
+    costs = parse_costs(document, secrets, {name: "runpod" for name in models})
+    return GateConfig(models=models, tokens=tokens, costs=costs, **gate)

@@ -12,10 +12,12 @@ from .backends.base import Backend, BackendResult
 from .config import GateConfig, ModelConfig
 from .http import GateRequest, GateResponse
 from .keyguard import AdmitResult, KeyGuard
+from .keyguard.settlement import SettleResult
 from .ports import AuditSink, Background, Clock, Crypto, Upstream
 
 if TYPE_CHECKING:
     from .admin.api import AdminAccess
+    from .alerts import AlertSender
     from .tokens.service import TokenService
     from .tokens.verifier import Grant
 
@@ -36,6 +38,8 @@ class Services:
     admin: AdminAccess | None = None
     # /oauth/token, JWKS and Bearer verification; None: the gate takes signatures only.
     tokens: TokenService | None = None
+    # Spend alert webhooks, sent after the response; None sends none.
+    alerts: AlertSender | None = None
 
 
 @dataclass(slots=True)
@@ -67,6 +71,8 @@ class RequestContext:
     # is not (only) signed: a token's key, or the client of a token request.
     bearer: Grant | None = None
     principal: str | None = None
+    # What settlement charged (and whether it quarantined the key), for the audit event.
+    settlement: SettleResult | None = None
 
     @property
     def key_id(self) -> str | None:

@@ -15,6 +15,7 @@ from typing import Any
 from gpushield_wire.errors import Problem, ProblemError
 
 from .admin import api as admin_api
+from .backends.base import BackendResult
 from .context import RequestContext, Services
 from .http import GateRequest, GateResponse
 from .keyguard import StoredResponse
@@ -143,14 +144,19 @@ class Gate:
         if ctx.dispatched:
             stored = StoredResponse(response.status, tuple(response.headers), response.body)
         try:
-            await self.services.guard.complete(
+            ctx.settlement = await self.services.guard.settle(
                 str(ctx.key_id), admission.lease_id, ctx.idempotency_key, stored,
-                self.services.clock.now(),
+                self.services.clock.now(), ran=ctx.dispatched, used_ms=_used_ms(ctx.result),
+                policy=self.services.config.costs.settle_policy,
             )
         except Exception:
-            # The lease expires by itself; the request's answer is unaffected.
+            # The lease expires by itself and its reservation stays charged at the worst
+            # case (budget.py); the request's answer is unaffected.
             logger.warning("lease %s not released (request %s)", admission.lease_id,
                            ctx.request_id)
+            return
+        if ctx.settlement.alerts and self.services.alerts is not None:
+            self.services.alerts.defer(ctx.settlement.alerts)
 
     @staticmethod
     def _audit_extra(ctx: RequestContext, replayed: bool) -> dict[str, Any]:
@@ -162,6 +168,12 @@ class Gate:
         if ctx.admin_action is not None:
             extra["admin_action"] = ctx.admin_action
             extra["admin_target"] = ctx.admin_target
+        settlement = ctx.settlement
+        if settlement is not None and settlement.applied:
+            extra["charged_gpu_ms"] = settlement.charged_gpu_ms
+            extra["charged_micros"] = settlement.charged_micros
+            if settlement.quarantined is not None:
+                extra["quarantined"] = settlement.quarantined
         return extra
 
     async def _audit(self, ctx: RequestContext, response: GateResponse) -> None:
@@ -189,3 +201,14 @@ class Gate:
         # defers it through the Background port itself (ctx.waitUntil at the edge).
         await self.services.audit.write(event)
 
+
+
+def _used_ms(result: BackendResult | None) -> int | None:
+    """GPU time to settle: the platform's reported execution time; else, for a job that
+    finished, the gate's own measured wall time (an upper bound: it includes queueing); None
+    (charge the reserved worst case) when the job may still have run to its cap."""
+    if result is None or result.status == "TIMED_OUT":
+        return None
+    if result.execution_ms is not None:
+        return result.execution_ms
+    return int(result.measured_ms + 0.999)

@@ -9,6 +9,7 @@ only where the keys live changes. Requests are signed with the admin credential
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -21,6 +22,7 @@ from gpushield_edge.admin.service import (
     NewKey,
     RotatedKey,
 )
+from gpushield_edge.keyguard.budget import BudgetSpec
 from gpushield_edge.keyguard.records import KeyRecord, KeyStatus
 from gpushield_wire.errors import parse_problem
 
@@ -88,6 +90,15 @@ class AdminClient:
         until = answer.get("previous_valid_until")
         return RotatedKey(KeyRecord.from_dict(answer["key"]), str(answer["secret"]),
                           None if until is None else float(until))
+    async def usage(self, key_id: str, account_budgets: Sequence[BudgetSpec] = ()
+                    ) -> dict[str, Any]:
+        """The gate adds its own account budgets; `account_budgets` is for local stores."""
+        answer = await self._call("GET", f"/admin/keys/{key_id}/usage")
+        return dict(answer["usage"])
+
+    async def set_budgets(self, key_id: str, budgets: Sequence[BudgetSpec]) -> None:
+        await self._call("POST", f"/admin/keys/{key_id}/budgets",
+                         {"budgets": [spec.to_dict() for spec in budgets]})
 
     async def remember_nonce(self, nonce: str, expires_at: float, now: float) -> bool:
         raise NotImplementedError("nonces are remembered by the gate, not by its clients")

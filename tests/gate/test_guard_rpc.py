@@ -76,7 +76,7 @@ def test_admission_over_rpc_takes_one_call_and_refuses_replays(
     first = edge_like.handle(request)
     # Admitted (the absent backend then refused the connection), lease ended: two calls.
     assert problem_of(first)["code"] == "backend_unavailable"
-    assert [method for _, method in objects.calls] == ["admit", "complete"]
+    assert [method for _, method in objects.calls] == ["admit", "settle"]
     replay = edge_like.handle(request)
     assert problem_of(replay)["code"] == "signature_replayed"
 

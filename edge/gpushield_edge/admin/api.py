@@ -5,6 +5,8 @@
     GET  /admin/keys/{id}            one key and its requests in flight
     POST /admin/keys/{id}/status     {"status": "active" | "revoked" | "quarantined"}
     POST /admin/keys/{id}/rotate     {"grace_s": seconds}; the answer carries the new secret
+    GET  /admin/keys/{id}/usage      spend, open reservations and budgets of one key
+    POST /admin/keys/{id}/budgets    {"budgets": [...]} replaces the key's budgets
 
 Requests are signed exactly like inference calls (RFC 9421, gpushield's profile) but with the
 admin credential — key id `gpushield-admin` and a secret the gate reads from its environment
@@ -31,7 +33,7 @@ from .service import STATUSES, KeyAdmin, KeyAdminError, NewKey
 ADMIN_KEY_ID = "gpushield-admin"
 PREFIX = "/admin/keys"
 _MAX_BODY = 16 * 1024
-_KEY_ROUTE = re.compile(r"/admin/keys/([A-Za-z0-9_-]{1,64})(/status|/rotate)?")
+_KEY_ROUTE = re.compile(r"/admin/keys/([A-Za-z0-9_-]{1,64})(/status|/rotate|/usage|/budgets)?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,11 +135,23 @@ async def handle(ctx: RequestContext, services: Services, access: AdminAccess) -
             view = await admin.get(key_id)
             return GateResponse.json(200, {"key": view.record.to_dict(),
                                            "in_flight": view.in_flight})
+        if status_route == "/usage":
+            if method != "GET":
+                raise ProblemError("method_not_allowed")
+            ctx.admin_action = "usage"
+            usage = await admin.usage(key_id, services.config.costs.account_budgets)
+            return GateResponse.json(200, {"usage": usage})
         if method != "POST":
             raise ProblemError("method_not_allowed")
         document = _body(ctx)
         if status_route == "/rotate":
             return await _rotate(ctx, admin, key_id, document)
+        if status_route == "/budgets":
+            ctx.admin_action = "budgets"
+            budgets = NewKey.from_dict({"scopes": ["*"], "budgets": document.get("budgets")
+                                        if isinstance(document, dict) else None}).budgets
+            await admin.set_budgets(key_id, budgets)
+            return GateResponse.json(200, {"budgets": [spec.to_dict() for spec in budgets]})
         status = document.get("status") if isinstance(document, dict) else None
         if status not in STATUSES:
             raise ProblemError("admin_request_invalid",

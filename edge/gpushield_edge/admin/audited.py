@@ -3,15 +3,19 @@
 Through the gate, the admin API already audits each action (gate.py: `admin_action`,
 `admin_target`). The CLI on the gate's own machine (`gpushield keys …` without `--gate`)
 changes the local store directly; wrapping its `LocalKeyAdmin` in this class puts the same
-kind of event in the same audit log, so no create, rotate, revoke, quarantine or restore goes
-unrecorded. Reads (list, show) are not audited, as at the gate they are not lifecycle changes
-either. Never a secret: the event names the action and the key id only.
+kind of event in the same audit log, so no create, rotate, revoke, quarantine, restore or
+budget change goes unrecorded. Reads (list, show, usage) are not audited, as at the gate
+they are not lifecycle changes either. Never a secret: the event names the action and the
+key id only.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
+from typing import Any
 
+from ..keyguard.budget import BudgetSpec
 from ..keyguard.records import KeyRecord, KeyStatus
 from ..ports import AuditEvent, AuditSink, Clock
 from .service import CreatedKey, KeyAdmin, KeyView, NewKey, RotatedKey
@@ -52,6 +56,14 @@ class AuditedKeyAdmin:
         rotated = await self._inner.rotate(key_id, grace_s)
         await self._record("rotate", key_id)
         return rotated
+
+    async def usage(self, key_id: str, account_budgets: Sequence[BudgetSpec] = ()
+                    ) -> dict[str, Any]:
+        return await self._inner.usage(key_id, account_budgets)
+
+    async def set_budgets(self, key_id: str, budgets: Sequence[BudgetSpec]) -> None:
+        await self._inner.set_budgets(key_id, budgets)
+        await self._record("budgets", key_id)
 
     async def remember_nonce(self, nonce: str, expires_at: float, now: float) -> bool:
         return await self._inner.remember_nonce(nonce, expires_at, now)

@@ -9,11 +9,12 @@ very next request — and the directory copy follows.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from gpushield_wire import credentials
 
+from ..keyguard.budget import BudgetSpec
 from ..keyguard.guard import KeyGuardError
 from ..keyguard.records import KeyRecord, KeyStatus
 from ..keyguard.rpc import GuardCall, call_guard
@@ -65,6 +66,16 @@ class DurableKeyAdmin:
         record = KeyRecord.from_dict(answer["key"])
         await self._dir("put", {"key": record.to_dict()})
         return RotatedKey(record, str(answer["secret"]), answer["previous_valid_until"])
+    async def usage(self, key_id: str, account_budgets: Sequence[BudgetSpec] = ()
+                    ) -> dict[str, Any]:
+        self._check_id(key_id)
+        return dict(await self._ask(key_id, "usage", {
+            "key_id": key_id, "account_budgets": [spec.to_dict() for spec in account_budgets]}))
+
+    async def set_budgets(self, key_id: str, budgets: Sequence[BudgetSpec]) -> None:
+        self._check_id(key_id)
+        await self._ask(key_id, "set_budgets", {
+            "key_id": key_id, "budgets": [spec.to_dict() for spec in budgets]})
 
     async def remember_nonce(self, nonce: str, expires_at: float, now: float) -> bool:
         return bool(await self._dir(

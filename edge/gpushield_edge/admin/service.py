@@ -8,14 +8,17 @@ exactly once, and never readable afterwards.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gpushield_wire import algorithms, credentials
 
-from ..keyguard import rotation
+from ..keyguard import budget, rotation
+from ..keyguard.budget import BudgetSpec, BudgetSpecError
 from ..keyguard.guard import KeyGuardCore, KeyGuardError
 from ..keyguard.records import KeyLimits, KeyRecord, KeyStatus
+from ..keyguard.usage import key_usage
 from ..ports import Clock
 
 STATUSES: tuple[KeyStatus, ...] = ("active", "revoked", "quarantined")
@@ -37,6 +40,8 @@ class NewKey:
     limits: KeyLimits = field(default_factory=KeyLimits)
     expires_at: float | None = None
     label: str = ""
+    # GPU-time / money budgets per period (keyguard/budget.py).
+    budgets: tuple[BudgetSpec, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +55,7 @@ class NewKey:
             },
             "expires_at": self.expires_at,
             "label": self.label,
+            "budgets": [spec.to_dict() for spec in self.budgets],
         }
 
     @classmethod
@@ -57,7 +63,7 @@ class NewKey:
         """Validates an admin API body; every problem is a KeyAdminError naming the field."""
         if not isinstance(document, dict):
             raise KeyAdminError("body must be a JSON object")
-        unknown = set(document) - {"scopes", "limits", "expires_at", "label"}
+        unknown = set(document) - {"scopes", "limits", "expires_at", "label", "budgets"}
         if unknown:
             raise KeyAdminError(f"unknown fields: {', '.join(sorted(unknown))}")
         scopes = document.get("scopes")
@@ -90,8 +96,17 @@ class NewKey:
         label = document.get("label", "")
         if not isinstance(label, str) or len(label) > 200:
             raise KeyAdminError("label must be a string of at most 200 characters")
+        budgets_doc = document.get("budgets", [])
+        if not isinstance(budgets_doc, list) or len(budgets_doc) > 16:
+            raise KeyAdminError("budgets must be a list of at most 16 budgets")
+        try:
+            budgets = tuple(BudgetSpec.from_dict(item) for item in budgets_doc)
+        except BudgetSpecError as error:
+            raise KeyAdminError(f"budgets: {error}") from None
+        if len({spec.budget_id for spec in budgets}) != len(budgets):
+            raise KeyAdminError("budgets: budget_id values must be distinct")
         return cls(tuple(scopes), limits, None if expires_at is None else float(expires_at),
-                   label)
+                   label, budgets)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +146,13 @@ class KeyAdmin(Protocol):
     async def rotate(self, key_id: str, grace_s: float) -> RotatedKey:
         """A new secret; the old one keeps verifying for `grace_s` seconds, then fails."""
         ...
+    async def usage(self, key_id: str, account_budgets: Sequence[BudgetSpec] = ()
+                    ) -> dict[str, Any]:
+        """Spend, open reservations and budgets of one key (keyguard/usage.py), with its
+        share of the given account budgets."""
+
+    async def set_budgets(self, key_id: str, budgets: Sequence[BudgetSpec]) -> None:
+        """Replaces a key's budgets; what it spent so far in each period still counts."""
 
     async def remember_nonce(self, nonce: str, expires_at: float, now: float) -> bool:
         """Records an admin request's nonce; False if it was already used (a replay)."""
@@ -144,6 +166,9 @@ async def create_in(core: KeyGuardCore, spec: NewKey, now: float) -> CreatedKey:
         scopes=spec.scopes, limits=spec.limits, expires_at=spec.expires_at, now=now,
         label=spec.label,
     )
+    if spec.budgets:
+        core.storage.atomic(
+            lambda: budget.set_key_budgets(core.storage.query, record.key_id, spec.budgets))
     return CreatedKey(record, credentials.format_secret(secret))
 
 
@@ -179,6 +204,16 @@ class LocalKeyAdmin:
 
     async def remember_nonce(self, nonce: str, expires_at: float, now: float) -> bool:
         return self.core.remember_admin_nonce(nonce, expires_at, now)
+
+    async def usage(self, key_id: str, account_budgets: Sequence[BudgetSpec] = ()
+                    ) -> dict[str, Any]:
+        self._known(key_id)
+        return key_usage(self.core.storage, key_id, self.clock.now(), account_budgets)
+
+    async def set_budgets(self, key_id: str, budgets: Sequence[BudgetSpec]) -> None:
+        self._known(key_id)
+        self.core.storage.atomic(
+            lambda: budget.set_key_budgets(self.core.storage.query, key_id, budgets))
 
     def _known(self, key_id: str) -> KeyRecord:
         try:

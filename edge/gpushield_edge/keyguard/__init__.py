@@ -6,6 +6,7 @@ from typing import Protocol
 
 from .grants import GrantRequest, GrantResult
 from .records import AdmitRequest, AdmitResult, KeyLimits, KeyRecord, StoredResponse
+from .settlement import SettlePolicy, SettleResult
 
 
 class KeyGuard(Protocol):
@@ -28,5 +29,21 @@ class KeyGuard(Protocol):
         ...
 
 
+    async def settle(
+        self,
+        key_id: str,
+        lease_id: str,
+        idempotency_key: str | None,
+        response: StoredResponse | None,
+        now: float,
+        *,
+        ran: bool,
+        used_ms: int | None,
+        policy: SettlePolicy | None = None,
+    ) -> SettleResult:
+        """`complete` plus charging the call's reservation (keyguard/settlement.py)."""
+        ...
+
+
 __all__ = ["AdmitRequest", "AdmitResult", "GrantRequest", "GrantResult", "KeyGuard", "KeyLimits",
-           "KeyRecord", "StoredResponse"]
+           "KeyRecord", "SettlePolicy", "SettleResult", "StoredResponse"]

@@ -22,7 +22,9 @@ from typing import Any
 from gpushield_wire import algorithms
 
 from ..ports import Crypto
-from . import rotation
+from . import account as account_budgets
+from . import budget, rotation
+from .account import AccountPort
 from .records import (
     DEFAULT_TOKEN_TTL_S,
     AdmitRequest,
@@ -33,6 +35,7 @@ from .records import (
     StoredResponse,
 )
 from .schema import META, MIGRATIONS
+from .settlement import SettlePolicy, SettleResult, settle_in_tx
 from .storage import SqlStorage
 
 IDEMPOTENCY_TTL_S = 24 * 3600.0
@@ -90,6 +93,8 @@ class KeyGuardCore:
     _admissions: int = 0
     # key id → (sealed secret, opened secret); see `_key_material`.
     _opened: dict[str, tuple[bytes, bytes]] = field(default_factory=dict)
+    # Where account-wide budget chunks come from (keyguard/account.py); None: no account cap.
+    account: AccountPort | None = None
 
     def migrate(self) -> None:
         """Brings the store to the latest schema; safe to call on every start."""
@@ -118,13 +123,16 @@ class KeyGuardCore:
         The decision re-reads the key and insists on the version the signature was checked
         against, so a key rotated or revoked in between is never admitted on the old check.
         """
-        for _ in range(2):
+        for _ in range(4):
             verdict = await self._authenticate(request)
             if isinstance(verdict, AdmitResult):
                 return verdict
             result = self.storage.atomic(functools.partial(self._decide, request, verdict))
             if result is not None:
-                return result
+                # Short of an account budget chunk: lease one (outside the transaction), retry.
+                if await account_budgets.top_up(self.storage, self.account, request, result):
+                    continue
+                return account_budgets.public(result)
         return AdmitResult("refused", code="guard_unavailable")
 
     async def _authenticate(self, request: AdmitRequest) -> AdmitResult | int:
@@ -261,6 +269,15 @@ class KeyGuardCore:
             return AdmitResult("refused", code="concurrency_limited", retry_after=1.0,
                                limits=limits)
 
+        # 7. Budgets: the call's worst case must fit every budget it counts towards.
+        reservation = budget.plan(
+            query, request.key_id, request.model, int(max_call_gpu_ms),
+            budget.Price(request.micros_per_gpu_s, request.min_micros),
+            budget.parse_specs(request.account_budgets), now)
+        if isinstance(reservation, budget.BudgetRefusal):
+            return AdmitResult("refused", code="budget_exceeded", limits=limits,
+                               budget=reservation.details(now))
+
         # Every check passed: now, and only now, write.
         lease_id = secrets.token_hex(12)
         self._remember_nonce(request)
@@ -275,8 +292,11 @@ class KeyGuardCore:
             "INSERT INTO leases (key_id, lease_id, expires_at) VALUES (?, ?, ?)",
             (request.key_id, lease_id, now + request.lease_ttl_s),
         )
+        budget.reserve(query, request.key_id, lease_id, request.model, reservation, now,
+                       now + request.lease_ttl_s, request.country)
         self._admissions += 1
         if self._admissions % SWEEP_EVERY == 0:
+            budget.expire(query, request.key_id, now)
             query("DELETE FROM leases WHERE key_id = ? AND expires_at <= ?", (request.key_id, now))
             query("DELETE FROM nonces WHERE key_id = ? AND expires_at < ?", (request.key_id, now))
         if request.idempotency_key is not None:
@@ -296,6 +316,8 @@ class KeyGuardCore:
             key_version=int(version),
             max_call_gpu_ms=int(max_call_gpu_ms),
             limits=limits,
+            reserved_gpu_ms=reservation.gpu_ms,
+            reserved_micros=reservation.micros,
         )
 
     def _remember_nonce(self, request: AdmitRequest) -> None:
@@ -316,27 +338,56 @@ class KeyGuardCore:
     ) -> None:
         """Ends a lease. With a response, an idempotent call's answer is kept for replays;
         without one (nothing ran, the caller may retry), its idempotency row is dropped."""
+        self.storage.atomic(functools.partial(
+            self._complete_rows, key_id, lease_id, idempotency_key, response, now))
 
-        def work() -> None:
-            query = self.storage.query
-            query("DELETE FROM leases WHERE lease_id = ? AND key_id = ?", (lease_id, key_id))
-            if idempotency_key is None:
-                return
-            if response is None:
-                query(
-                    "DELETE FROM idempotency WHERE key_id = ? AND idem_key = ? AND lease_id = ?",
-                    (key_id, idempotency_key, lease_id),
-                )
-                return
+    def _complete_rows(
+        self,
+        key_id: str,
+        lease_id: str,
+        idempotency_key: str | None,
+        response: StoredResponse | None,
+        now: float,
+    ) -> None:
+        query = self.storage.query
+        query("DELETE FROM leases WHERE lease_id = ? AND key_id = ?", (lease_id, key_id))
+        if idempotency_key is None:
+            return
+        if response is None:
             query(
-                "UPDATE idempotency SET state = 'done', status = ?, response_headers = ?, "
-                "response_body = ?, expires_at = ? "
-                "WHERE key_id = ? AND idem_key = ? AND lease_id = ?",
-                (response.status, response.headers_json(), response.body,
-                 now + IDEMPOTENCY_TTL_S, key_id, idempotency_key, lease_id),
+                "DELETE FROM idempotency WHERE key_id = ? AND idem_key = ? AND lease_id = ?",
+                (key_id, idempotency_key, lease_id),
             )
+            return
+        query(
+            "UPDATE idempotency SET state = 'done', status = ?, response_headers = ?, "
+            "response_body = ?, expires_at = ? "
+            "WHERE key_id = ? AND idem_key = ? AND lease_id = ?",
+            (response.status, response.headers_json(), response.body,
+             now + IDEMPOTENCY_TTL_S, key_id, idempotency_key, lease_id),
+        )
 
-        self.storage.atomic(work)
+    def settle(
+        self,
+        key_id: str,
+        lease_id: str,
+        idempotency_key: str | None,
+        response: StoredResponse | None,
+        now: float,
+        *,
+        ran: bool,
+        used_ms: int | None,
+        policy: SettlePolicy | None = None,
+    ) -> SettleResult:
+        """`complete` plus the charge (keyguard/settlement.py), in one transaction: the lease
+        ends, the reservation is charged once, alerts and the anomaly guard see the charge."""
+
+        def work() -> SettleResult:
+            self._complete_rows(key_id, lease_id, idempotency_key, response, now)
+            return settle_in_tx(self.storage.query, key_id, lease_id, ran, used_ms, now,
+                                policy or SettlePolicy())
+
+        return self.storage.atomic(work)
 
     # -- administration ----------------------------------------------------------------------
 

@@ -90,6 +90,13 @@ class AdmitRequest:
     # The key version a token was minted under: any change since (revoke, rotate, restore)
     # refuses it with token_revoked. None when no token is involved.
     token_version: int | None = None
+    # The model's price (budget.Price, integer micro-units) and the account budgets this call
+    # counts towards (budget.BudgetSpec dicts), from the gate's config: see keyguard/budget.py.
+    micros_per_gpu_s: int = 0
+    min_micros: int = 0
+    account_budgets: tuple[dict[str, Any], ...] = ()
+    # ISO country of the caller when the edge knows it (anomaly.py's new-country rule).
+    country: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,3 +126,8 @@ class AdmitResult:
     max_call_gpu_ms: int | None = None
     stored: StoredResponse | None = None
     limits: dict[str, float] = field(default_factory=dict)
+    # Admitted: what was reserved (GPU ms, micro-units). Refused with budget_exceeded: which
+    # budget and when it resets (safe to show the caller).
+    reserved_gpu_ms: int | None = None
+    reserved_micros: int | None = None
+    budget: dict[str, Any] = field(default_factory=dict)

@@ -18,10 +18,11 @@ from typing import Any
 from gpushield_wire import credentials
 
 from ..ports import Clock
-from . import rotation
+from . import budget, rotation, usage
 from .grants import GrantRequest, GrantResult, grant
 from .guard import KeyGuardCore, KeyGuardError
 from .records import AdmitRequest, AdmitResult, KeyLimits, StoredResponse
+from .settlement import SettlePolicy, SettleResult
 
 _BYTES = "$b64"
 
@@ -82,11 +83,15 @@ class GuardEndpoint:
         self.METHODS: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {
             "admit": self.admit,
             "complete": self.complete,
+            "settle": self.settle,
             "create": self.create,
             "get": self.get,
             "set_status": self.set_status,
             "grant": self.grant,
             "rotate": self.rotate,
+            "set_budgets": self.set_budgets,
+            "usage": self.usage,
+            "release_unused": self.release_unused,
         }
 
     async def dispatch(self, method: str, payload: str) -> str:
@@ -107,6 +112,38 @@ class GuardEndpoint:
                            stored_from(args.get("response")), float(args["now"]))
         return None
 
+    async def settle(self, args: dict[str, Any]) -> Any:
+        policy = args.get("policy")
+        result = self.core.settle(
+            args["key_id"], args["lease_id"], args.get("idempotency_key"),
+            stored_from(args.get("response")), float(args["now"]), ran=bool(args["ran"]),
+            used_ms=None if args.get("used_ms") is None else int(args["used_ms"]),
+            policy=None if policy is None else SettlePolicy.from_dict(policy))
+        return result.to_dict()
+
+    async def set_budgets(self, args: dict[str, Any]) -> Any:
+        specs = [budget.BudgetSpec.from_dict(item) for item in args["budgets"]]
+        key_id = str(args["key_id"])
+        self.core.get_key(key_id)  # KeyGuardError(missing) for an unknown key
+        self.core.storage.atomic(
+            lambda: budget.set_key_budgets(self.core.storage.query, key_id, specs))
+        return None
+
+    async def usage(self, args: dict[str, Any]) -> Any:
+        key_id = str(args["key_id"])
+        self.core.get_key(key_id)
+        return usage.key_usage(
+            self.core.storage, key_id, self.clock.now(),
+            budget.parse_specs(args.get("account_budgets", ())), args.get("history_since"))
+
+    async def release_unused(self, args: dict[str, Any]) -> Any:
+        """Key side of returning idle account chunks; the caller hands them to the account."""
+        released = usage.release_unused(
+            self.core.storage, str(args["key_id"]),
+            budget.parse_specs(args.get("account_budgets", ())), self.clock.now())
+        return [{"spec": spec.to_dict(), "bucket": bucket, "gpu_ms": ms, "micros": micros}
+                for spec, bucket, ms, micros in released]
+
     async def create(self, args: dict[str, Any]) -> Any:
         """The secret is generated here, inside the key's own guard, and leaves it once."""
         spec = args["spec"]
@@ -117,6 +154,10 @@ class GuardEndpoint:
             limits=KeyLimits(**spec["limits"]), expires_at=spec.get("expires_at"),
             now=self.clock.now(), label=str(spec.get("label", "")),
         )
+        specs = [budget.BudgetSpec.from_dict(item) for item in spec.get("budgets", ())]
+        if specs:
+            self.core.storage.atomic(
+                lambda: budget.set_key_budgets(self.core.storage.query, record.key_id, specs))
         return {"key": record.to_dict(), "secret": credentials.format_secret(secret)}
 
     async def get(self, args: dict[str, Any]) -> Any:
@@ -180,3 +221,21 @@ class RemoteKeyGuard:
     async def grant(self, request: GrantRequest) -> GrantResult:
         result = await call_guard(self._call, request.key_id, "grant", {"request": request})
         return GrantResult(**{**result, "scopes": tuple(result["scopes"])})
+    async def settle(
+        self,
+        key_id: str,
+        lease_id: str,
+        idempotency_key: str | None,
+        response: StoredResponse | None,
+        now: float,
+        *,
+        ran: bool,
+        used_ms: int | None,
+        policy: SettlePolicy | None = None,
+    ) -> SettleResult:
+        answer = await call_guard(self._call, key_id, "settle", {
+            "key_id": key_id, "lease_id": lease_id, "idempotency_key": idempotency_key,
+            "response": response, "now": now, "ran": ran, "used_ms": used_ms,
+            "policy": None if policy is None else policy.to_dict(),
+        })
+        return SettleResult.from_dict(answer)

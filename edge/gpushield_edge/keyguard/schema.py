@@ -13,6 +13,9 @@ than on the key row.
 
 from __future__ import annotations
 
+from ..anomaly import ANOMALY_SCHEMA
+from .budget import BUDGET_SCHEMA
+
 # Migrations, in order: migration N (1-based) brings a store from version N-1 to N. Append new
 # steps (ALTER TABLE ... ADD COLUMN, new tables); never edit a released one, since local stores
 # and Durable Objects both keep the version they reached in `guard_meta`.
@@ -82,4 +85,6 @@ ROTATION: tuple[str, ...] = (
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     SCHEMA,
     ROTATION,
+    # Budgets, reservations ledger, account chunks, sent alerts, anomaly baselines (issue 6).
+    (*BUDGET_SCHEMA, *ANOMALY_SCHEMA),
 )

@@ -18,11 +18,14 @@ from gpushield_wire import credentials
 
 from ..admin.api import AdminAccess
 from ..admin.service import LocalKeyAdmin
+from ..alerts import AlertSender
 from ..backends.base import Backend
 from ..backends.runpod import RunPodBackend
 from ..config import GateConfig, parse_config
 from ..context import Services
+from ..costs import SECTIONS as COST_SECTIONS
 from ..gate import Gate
+from ..keyguard.account import AccountGuardCore, local_reclaim
 from ..keyguard.guard import KeyGuardCore
 from ..keyguard.inprocess import InProcessKeyGuard
 from ..ports import Upstream
@@ -55,7 +58,10 @@ def load_config_document(path: Path | None) -> dict[str, Any]:
         merged["models"] = user["models"]
     if "tokens" in user:
         merged["tokens"] = user["tokens"]
-    unknown = set(user) - {"gate", "models", "tokens"}
+    for section in COST_SECTIONS:  # cost settings come only from the user's file
+        if section in user:
+            merged[section] = user[section]
+    unknown = set(user) - {"gate", "models", "tokens", *COST_SECTIONS}
     if unknown:
         raise ValueError(f"{path}: unknown sections {sorted(unknown)}")
     return merged
@@ -68,7 +74,13 @@ ADMIN_SECRET_ENV = "GPUSHIELD_ADMIN_SECRET"  # noqa: S105 - a variable name
 def open_key_guard(state: StateDir, environ: Mapping[str, str] = os.environ) -> KeyGuardCore:
     state.ensure()
     crypto = LocalCrypto(state.key_encryption_key(environ))
-    core = KeyGuardCore(SqliteStorage(state.keys_db), crypto)
+    storage = SqliteStorage(state.keys_db)
+    # The account guard shares the local database (its own tables); at the edge it is a
+    # Durable Object of its own and key guards reach it by RPC (and it reaches them back to
+    # reclaim unused chunks).
+    account = AccountGuardCore(storage, reclaim=local_reclaim(storage))
+    account.migrate()
+    core = KeyGuardCore(storage, crypto, account=account)
     core.migrate()
     return core
 
@@ -122,6 +134,8 @@ class LocalGate:
             backends=backends,
             admin=admin,
             tokens=tokens,
+            alerts=AlertSender(config.costs.webhooks, upstream or http_upstream, clock,
+                               background, config.costs.retry),
         )
         return cls(Gate(services), core, http_upstream, audit, background)
 

@@ -7,6 +7,8 @@ scope, nonce replay, idempotency, rate and concurrency in one transaction (see
 
 from __future__ import annotations
 
+from typing import Any
+
 from gpushield_wire.errors import ProblemError
 
 from ..context import RequestContext, Services
@@ -33,9 +35,27 @@ def rate_limit_headers(
     return headers
 
 
+def _costs(ctx: RequestContext, services: Services) -> dict[str, Any]:
+    """What the guard needs to reserve this call's worst case — the same for signed and
+    bearer requests, so no way of authenticating escapes the budgets."""
+    assert ctx.model is not None
+    costs = services.config.costs
+    price = costs.price_for(ctx.model.name)
+    country = ctx.request.client_country  # the platform's own answer (request.cf at the edge)
+    header = costs.settle_policy.anomaly.country_header
+    if country is None and header:
+        country = ctx.request.headers.get(header, "")[:8].upper() or None
+    return {
+        "micros_per_gpu_s": price.micros_per_gpu_s,
+        "min_micros": price.min_micros,
+        "account_budgets": costs.account_budget_documents(),
+        "country": country,
+    }
+
+
 def _bearer_request(ctx: RequestContext, services: Services) -> AdmitRequest:
     """A bearer-only request: the token was verified by the gate; the guard checks its key's
-    status and version, scope, rate and concurrency (no signature, no nonce)."""
+    status and version, scope, rate, concurrency and budgets (no signature, no nonce)."""
     grant, model = ctx.bearer, ctx.model
     assert grant is not None and model is not None
     return AdmitRequest(
@@ -43,6 +63,7 @@ def _bearer_request(ctx: RequestContext, services: Services) -> AdmitRequest:
         nonce="", nonce_expires_at=0.0, now=ctx.now,
         lease_ttl_s=model.deadline_s + LEASE_MARGIN_S, idempotency_key=ctx.idempotency_key,
         fingerprint=ctx.fingerprint, auth="bearer", token_version=grant.key_version,
+        **_costs(ctx, services),
     )
 
 
@@ -67,6 +88,7 @@ async def run(ctx: RequestContext, services: Services) -> None:
         fingerprint=ctx.fingerprint,
         # A proof-of-possession token rides along: its version must still be the key's.
         token_version=ctx.bearer.key_version if ctx.bearer is not None else None,
+        **_costs(ctx, services),
     )
     await _decide(ctx, services, request)
 
@@ -84,7 +106,8 @@ async def _decide(ctx: RequestContext, services: Services, request: AdmitRequest
             seconds = max(1, int(decision.retry_after + 0.999))
             ctx.response_headers.append(("retry-after", str(seconds)))
             raise ProblemError(decision.code, retry_after=seconds)
-        raise ProblemError(decision.code)
+        # budget_exceeded says which budget and when it resets (never anyone's spend).
+        raise ProblemError(decision.code, **decision.budget)
     if decision.outcome == "replay":
         stored = decision.stored
         assert stored is not None

@@ -27,6 +27,7 @@ from rich.table import Table
 from gpushield_edge.admin.audited import AuditedKeyAdmin
 from gpushield_edge.admin.service import KeyAdmin, KeyAdminError, LocalKeyAdmin, NewKey
 from gpushield_edge.keyguard import KeyLimits, KeyRecord
+from gpushield_edge.keyguard.budget import BudgetSpec
 from gpushield_edge.keyguard.records import KeyStatus
 from gpushield_edge.runtime_local.app import ADMIN_SECRET_ENV, open_key_guard
 from gpushield_edge.runtime_local.audit import JsonLinesAuditSink
@@ -84,6 +85,30 @@ def parse_duration(text: str) -> float:
     return int(match.group(1)) * _SECONDS[match.group(2)]
 
 
+def parse_budget(text: str) -> BudgetSpec:
+    """'day:gpu=600,money=12.5,tz=Europe/Paris' → a budget: GPU seconds and/or money (in
+    currency units, stored as micro-units) per hour/day/month; `rolling` for a sliding window,
+    `model=NAME` for a per-model budget, `id=NAME` to name it."""
+    unit, _, rest = text.strip().partition(":")
+    document: dict[str, object] = {"unit": unit}
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        name, _, value = item.partition("=")
+        if name == "rolling" and not value:
+            document["rolling"] = True
+        elif name == "gpu":
+            document["limit_gpu_ms"] = round(float(value.removesuffix("s")) * 1000)
+        elif name == "money":
+            document["limit_micros"] = round(float(value) * 1_000_000)
+        elif name in ("tz", "model"):
+            document[name] = value
+        elif name == "id":
+            document["budget_id"] = value
+        else:
+            raise ValueError(f"--budget: unknown part {name!r} (gpu, money, tz, model, id, "
+                             "rolling)")
+    return BudgetSpec.from_dict(document)
+
+
 def _when(ts: float | None) -> str:
     if ts is None:
         return "never"
@@ -130,6 +155,9 @@ def create(
     label: str = typer.Option("", help="A note for humans (who holds this key)."),
     token_ttl: str = typer.Option(
         "10m", help="Lifetime of the access tokens this key gets at /oauth/token (≤ 15m)."),
+    budget: list[str] = typer.Option(
+        [], "--budget", help="Budget per period (repeat), e.g. 'day:gpu=600,money=12.5' or "
+        "'month:money=200,tz=Europe/Paris' or 'hour:gpu=60,rolling'."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (for scripts)."),
     state_dir: Path = STATE_DIR_OPTION,
     gate: str | None = GATE_OPTION,
@@ -150,6 +178,7 @@ def create(
                          token_ttl_s=token_ttl_s),
         expires_at=expires_at,
         label=label,
+        budgets=tuple(parse_budget(text) for text in budget),
     )
     created = run_admin(state_dir, gate, lambda admin: admin.create(spec))
     record = created.record
@@ -252,3 +281,21 @@ def restore(
     """Make a revoked or quarantined key active again."""
     record = _set_status(key_id, "active", state_dir, gate)
     console.print(f"restored {record.key_id} (version {record.version})")
+
+
+@app.command("budget")
+@one_line_errors
+def set_budget(
+    key_id: str,
+    budget: list[str] = typer.Option(
+        [], "--budget", help="The key's new budgets (repeat); same syntax as `keys create`."),
+    clear: bool = typer.Option(False, "--clear", help="Remove every budget of the key."),
+    state_dir: Path = STATE_DIR_OPTION,
+    gate: str | None = GATE_OPTION,
+) -> None:
+    """Replace a key's budgets. Spend already counted in the current periods still counts."""
+    if not budget and not clear:
+        raise fail("give the new budgets with --budget (or --clear to remove them all)")
+    specs = tuple(parse_budget(text) for text in budget)
+    run_admin(state_dir, gate, lambda admin: admin.set_budgets(key_id, specs))
+    console.print(f"{key_id}: {len(specs)} budget(s) set", highlight=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import demo, dev, keys, secret
+from . import demo, dev, keys, secret, usage
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -15,6 +15,7 @@ app.command("dev")(dev.run)
 app.command("demo")(demo.run)
 app.add_typer(keys.app, name="keys")
 app.add_typer(secret.app, name="secret")
+app.command("usage")(usage.run)
 
 if __name__ == "__main__":
     app()

@@ -1,0 +1,73 @@
+"""A real webhook receiver on uvicorn: records every POST, and can fail the first N with a
+status (500, 429 + Retry-After) to exercise the alert sender's retries."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from gpushield.devtools.serving import listening_socket, serve_asgi
+
+Message = MutableMapping[str, Any]
+
+
+@dataclass
+class WebhookReceiver:
+    url: str = ""
+    fail_first: int = 0
+    fail_status: int = 500
+    received: list[dict[str, Any]] = field(default_factory=list)
+    attempts: list[tuple[float, str]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def __call__(self, scope: MutableMapping[str, Any],
+                       receive: Callable[[], Awaitable[Message]],
+                       send: Callable[[Message], Awaitable[None]]) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                event = (await receive())["type"]
+                if event == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif event == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        with self._lock:
+            self.attempts.append((time.monotonic(), scope["path"]))
+            failing = self.fail_first > 0
+            if failing:
+                self.fail_first -= 1
+            else:
+                self.received.append({"path": scope["path"], "body": json.loads(body)})
+        status = self.fail_status if failing else 204
+        headers = [(b"retry-after", b"0")] if failing and status == 429 else []
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    def wait_for(self, count: int, timeout_s: float = 10.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.received) >= count:
+                    return list(self.received)
+            time.sleep(0.02)
+        with self._lock:
+            return list(self.received)
+
+
+@contextmanager
+def webhook_receiver() -> Iterator[WebhookReceiver]:
+    sock, url = listening_socket()
+    receiver = WebhookReceiver(url=url)
+    with serve_asgi(receiver, sock, name="webhook-receiver"):
+        yield receiver
