@@ -10,7 +10,11 @@ from typing import Any
 from workers import DurableObject, Response, WorkerEntrypoint
 
 from gpushield_edge.runtime_workers.app import EdgeGate
-from gpushield_edge.runtime_workers.objects import DirectoryEndpoint, guard_endpoint
+from gpushield_edge.runtime_workers.objects import (
+    DirectoryEndpoint,
+    account_endpoint,
+    guard_endpoint,
+)
 
 _EDGE = EdgeGate()
 
@@ -45,3 +49,17 @@ class KeyDirectoryObject(DurableObject):
 
     async def call(self, method: str, payload: str) -> str:
         return await self._endpoint.dispatch(str(method), str(payload))
+
+
+class AccountGuardObject(DurableObject):
+    """One per account: how much of each account-wide budget the key guards have leased.
+    Key guards ask it for chunks now and then, never on every request."""
+
+    def __init__(self, ctx: Any, env: Any) -> None:
+        super().__init__(ctx, env)
+        self._endpoint: Any = None
+
+    async def call(self, method: str, payload: str) -> str:
+        if self._endpoint is None:
+            self._endpoint = account_endpoint(self.ctx, self.env)
+        return str(await self._endpoint.dispatch(str(method), str(payload)))

@@ -4,8 +4,8 @@ wrangler uploads `main` plus every .py under main's directory, and cannot narrow
 with rules — so instead of pointing it at the repository, this script copies exactly the
 modules the edge needs into build/worker/: the entry point, the gate (`gpushield_edge`,
 without the CPython-only `runtime_local`) and the contract (`gpushield_wire`), plus the data
-files they read. It also vendors the pinned Workers SDK into python_modules/ (required from
-compatibility date 2026-04-21 on), which wrangler uploads as-is. Standard library only.
+files they read. It also vendors the pinned Workers SDK (required from compatibility date 2026-04-21 on)
+and tzdata into python_modules/, which wrangler uploads as-is. Standard library only.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "worker"
 PYTHON_MODULES = ROOT / "python_modules"
-WORKERS_SDK = "workers-runtime-sdk==1.9.5"
+# The Workers SDK (required from compatibility date 2026-04-21), and the IANA time-zone
+# database: Pyodide has no system zoneinfo, and budgets may reset at midnight in any zone.
+VENDORED = ("workers-runtime-sdk==1.9.5", "tzdata==2026.6")
 STAMP = PYTHON_MODULES / ".gpushield-vendored"
 
 # Packages copied into the bundle, and what inside them never ships.
@@ -34,15 +36,16 @@ EXCLUDED = shutil.ignore_patterns(
 def vendor_sdk() -> None:
     """pip --target stands in for `pywrangler sync`, which needs the network beyond PyPI.
     Only pure-Python, dependency-free packages can be vendored this way; the SDK is one."""
-    if STAMP.exists() and STAMP.read_text().strip() == WORKERS_SDK:
+    wanted = "\n".join(VENDORED)
+    if STAMP.exists() and STAMP.read_text().strip() == wanted:
         return
     shutil.rmtree(PYTHON_MODULES, ignore_errors=True)
     subprocess.run(  # noqa: S603 - fixed argv: this interpreter's pip, a pinned package
         [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "--no-deps", "--no-compile", "--target", str(PYTHON_MODULES), WORKERS_SDK],
+         "--no-deps", "--no-compile", "--target", str(PYTHON_MODULES), *VENDORED],
         check=True,
     )
-    STAMP.write_text(WORKERS_SDK + "\n")
+    STAMP.write_text(wanted + "\n")
 
 
 def assemble() -> None:

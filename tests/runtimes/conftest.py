@@ -132,10 +132,17 @@ def gate_document(worker_url: str) -> dict[str, Any]:
     """The demo's config, with the worker's test hooks accepted as model parameters so tests
     can make the real worker fail or run long through the front door."""
     document = demo_config(worker_url)
-    parameters = document["models"][MODEL]["policy"]["parameters"]  # type: ignore[index]
-    parameters["fail"] = {"type": "string", "max_length": 40}
-    parameters["sleep_ms"] = {"type": "integer", "minimum": 0, "maximum": 5000}
+    for model in document["models"].values():  # type: ignore[attr-defined]
+        parameters = model["policy"]["parameters"]
+        parameters["fail"] = {"type": "string", "max_length": 40}
+        parameters["sleep_ms"] = {"type": "integer", "minimum": 0, "maximum": 5000}
     return document
+
+
+@pytest.fixture(scope="module")
+def gate_overrides() -> dict[str, Any]:
+    """Top-level config sections a test module adds to the gate's (prices, budgets, …)."""
+    return {}
 
 
 @pytest.fixture(autouse=True)
@@ -161,10 +168,11 @@ def worker_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module", params=RUNTIMES)
 def gate(
-    request: pytest.FixtureRequest, worker: RunningWorker, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, worker: RunningWorker,
+    tmp_path_factory: pytest.TempPathFactory, gate_overrides: dict[str, Any],
 ) -> Iterator[GateUnderTest]:
     admin_secret = credentials.format_secret(credentials.new_secret())
-    document = gate_document(worker.url)
+    document = _merged(gate_document(worker.url), gate_overrides)
     root = tmp_path_factory.mktemp(f"gate-{request.param}")
     if request.param == "local":
         environ = {"GPUSHIELD_ADMIN_SECRET": admin_secret}
@@ -182,6 +190,17 @@ def gate(
     )
     with serve_worker(bundle, description, root) as edge:
         yield _with_key(GateUnderTest("workers", edge.url, admin_secret, edge=edge))
+
+
+def _merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`extra` laid over `base`, tables merged recursively (so a module can add a model)."""
+    merged = dict(base)
+    for name, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(name), dict):
+            merged[name] = _merged(merged[name], value)
+        else:
+            merged[name] = value
+    return merged
 
 
 def _with_key(gate: GateUnderTest) -> GateUnderTest:

@@ -42,6 +42,8 @@ def test_bundle_holds_exactly_the_intended_modules(worker_bundle: Path) -> None:
     assert files - vendored == {"entry.py", "README.md"} | gate | contract
     assert "python_modules/workers/__init__.py" in vendored
     assert "python_modules/workers/entrypoints.py" in vendored
+    # Budgets reset at midnight in any IANA zone; Pyodide has no system time-zone database.
+    assert "python_modules/tzdata/zoneinfo/Europe/Paris" in vendored
     assert "gpushield_edge/runtime_workers/app.py" in gate
 
 

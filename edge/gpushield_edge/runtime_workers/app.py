@@ -19,6 +19,7 @@ from gpushield_wire.errors import Problem
 
 from ..admin.api import AdminAccess
 from ..admin.durable import DurableKeyAdmin
+from ..alerts import AlertSender
 from ..backends.base import Backend
 from ..backends.runpod import RunPodBackend
 from ..config import parse_config
@@ -38,6 +39,10 @@ logger = logging.getLogger("gpushield.edge")
 CONFIG_VAR = "GPUSHIELD_CONFIG"
 ADMIN_SECRET_VAR = "GPUSHIELD_ADMIN_SECRET"  # noqa: S105 - a variable name
 GUARD_BINDING = "KEY_GUARD"
+ACCOUNT_BINDING = "ACCOUNT_GUARD"
+ACCOUNT_NAME = "default"
+# Between Durable Objects (key guard ↔ account guard): the same bound as the gate's calls.
+OBJECT_TIMEOUT_S = 2.0
 DIRECTORY_BINDING = "KEY_DIRECTORY"
 DIRECTORY_NAME = "directory"
 
@@ -62,16 +67,20 @@ class EnvStrings(Mapping[str, str]):
         return 0
 
 
-class _EnvHolder:
+class EnvHolder:
     """The isolate's env. Bindings are looked up per call, never cached across requests."""
 
     env: Any = None
 
 
-def _guard_call(holder: _EnvHolder, timeout_s: float) -> Any:
-    async def call(key_id: str, method: str, payload: str) -> str:
+def object_call(holder: EnvHolder, binding: str, timeout_s: float) -> Any:
+    """`call(name, method, payload) -> str`: one RPC to the Durable Object `name` of
+    `binding`, bounded by `timeout_s`. Any failure to get an answer — timeout, an error in
+    the object, a missing binding — is GuardUnreachable, and the caller fails closed."""
+
+    async def call(name: str, method: str, payload: str) -> str:
         try:
-            stub = getattr(holder.env, GUARD_BINDING).getByName(key_id)
+            stub = getattr(holder.env, binding).getByName(name)
             return str(await asyncio.wait_for(stub.call(method, payload), timeout_s))
         except Exception:
             raise GuardUnreachable from None
@@ -79,18 +88,20 @@ def _guard_call(holder: _EnvHolder, timeout_s: float) -> Any:
     return call
 
 
-def _directory_call(holder: _EnvHolder, timeout_s: float) -> Any:
-    async def call(method: str, payload: str) -> str:
-        try:
-            stub = getattr(holder.env, DIRECTORY_BINDING).getByName(DIRECTORY_NAME)
-            return str(await asyncio.wait_for(stub.call(method, payload), timeout_s))
-        except Exception:
-            raise GuardUnreachable from None
-
-    return call
+def _guard_call(holder: EnvHolder, timeout_s: float) -> Any:
+    return object_call(holder, GUARD_BINDING, timeout_s)
 
 
-def build_gate(env: Any, holder: _EnvHolder) -> Gate:
+def _directory_call(holder: EnvHolder, timeout_s: float) -> Any:
+    call = object_call(holder, DIRECTORY_BINDING, timeout_s)
+
+    async def directory(method: str, payload: str) -> str:
+        return str(await call(DIRECTORY_NAME, method, payload))
+
+    return directory
+
+
+def build_gate(env: Any, holder: EnvHolder) -> Gate:
     strings = EnvStrings(env)
     text = strings.get(CONFIG_VAR)
     if not text:
@@ -114,17 +125,21 @@ def build_gate(env: Any, holder: _EnvHolder) -> Gate:
             raise ValueError(f"[tokens] is enabled but the {SIGNING_KEY_ENV} secret is not set")
         tokens = build_token_service(config.tokens, signing_key, crypto, upstream,
                                      skew_s=config.clock_skew_s)
+    clock = WorkersClock()
+    background = WaitUntilBackground()
     services = Services(
         config=config,
-        clock=WorkersClock(),
+        clock=clock,
         crypto=crypto,
         upstream=upstream,
         guard=RemoteKeyGuard(guard_call),
         audit=ConsoleAuditSink(),
-        background=WaitUntilBackground(),
+        background=background,
         backends=backends,
         admin=admin,
         tokens=tokens,
+        alerts=AlertSender(config.costs.webhooks, upstream, clock, background,
+                           config.costs.retry),
     )
     return Gate(services)
 
@@ -134,7 +149,7 @@ class EdgeGate:
     level at deploy, where env, randomness and I/O are unavailable) and serves requests."""
 
     def __init__(self) -> None:
-        self._holder = _EnvHolder()
+        self._holder = EnvHolder()
         self._gate: Gate | None = None
 
     async def handle(self, env: Any, js_request: Any) -> Any:
