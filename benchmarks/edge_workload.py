@@ -24,6 +24,7 @@ from gpushield_edge.config import parse_config  # noqa: E402
 from gpushield_edge.context import Services  # noqa: E402 - timing the imports is the point
 from gpushield_edge.gate import Gate  # noqa: E402
 from gpushield_edge.http import GateRequest  # noqa: E402
+from gpushield_edge.keyguard.budget import BudgetSpec, set_key_budgets  # noqa: E402
 from gpushield_edge.keyguard.guard import KeyGuardCore  # noqa: E402
 from gpushield_edge.keyguard.inprocess import InProcessKeyGuard  # noqa: E402
 from gpushield_edge.keyguard.records import KeyLimits  # noqa: E402
@@ -143,29 +144,39 @@ async def token_verification(crypto: object, rounds: int) -> list[float]:
     return [round(t, 1) for t in times]
 
 
-async def main() -> None:
-    requests = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
-    warmup = min(200, requests // 5)
-    config = parse_config({"models": {"summarize": {
+def gate_config(priced: bool):  # type: ignore[no-untyped-def]
+    document: dict[str, object] = {"models": {"summarize": {
         "deadline_s": 60,
         "backend": {"type": "runpod", "flavor": "serverless", "base_url": "https://api.runpod.ai",
                     "endpoint_id": "bench", "api_key_env": "RUNPOD_API_KEY"},
         "policy": {"max_body_bytes": 32768, "max_prompt_chars": 4000, "prompt_field": "prompt",
                    "max_json_depth": 4, "max_json_values": 64,
                    "parameters": {"max_tokens": {"type": "integer", "minimum": 1,
-                                                 "maximum": 512}}}}}},
-        {"RUNPOD_API_KEY": "rp_bench"})
+                                                 "maximum": 512}}}}}}
+    if priced:
+        document["prices"] = {"backends": {"runpod": {"micros_per_gpu_s": 300,
+                                                      "min_micros": 100}}}
+    return parse_config(document, {"RUNPOD_API_KEY": "rp_bench"})
+
+
+async def gate_times(requests: int, *, budgeted: bool) -> tuple[list[float], object, int]:
+    """Per-request gate time for signed calls; with `budgeted`, the key has a day and a
+    rolling-hour budget and the model a price, so every call reserves and settles."""
+    warmup = min(200, requests // 5)
+    config = gate_config(budgeted)
     core = KeyGuardCore(MemoryStorage(), crypto_port())
     core.migrate()
     await core.create_key(key_id=KEY_ID, alg=algorithms.HMAC_SHA256, key_material=SECRET,
                           scopes=("summarize",), limits=KeyLimits(rate_per_minute=1e6,
                           burst=1_000_000, max_concurrency=64), expires_at=None,
                           now=time.time())
-
-    upstream = MemoryUpstream()
-    services = Services(config=config, clock=Clock(), crypto=core.crypto, upstream=upstream,
-                        guard=InProcessKeyGuard(core), audit=CountingAudit(),
-                        background=NoBackground(),
+    if budgeted:
+        specs = [BudgetSpec("day", "day", limit_micros=10**12),
+                 BudgetSpec("hour", "hour", rolling=True, limit_gpu_ms=10**12)]
+        core.storage.atomic(lambda: set_key_budgets(core.storage.query, KEY_ID, specs))
+    services = Services(config=config, clock=Clock(), crypto=core.crypto,
+                        upstream=MemoryUpstream(), guard=InProcessKeyGuard(core),
+                        audit=CountingAudit(), background=NoBackground(),
                         backends={"summarize": RunPodBackend(config.models["summarize"].backend)})
     gate = Gate(services)
     prompt = ("The quick brown fox jumps over the lazy dog. " * 22)[:980]
@@ -184,19 +195,29 @@ async def main() -> None:
             raise SystemExit(f"request {i} answered {response.status}: {response.body[:200]!r}")
         if i >= warmup:
             times.append(elapsed * 1e6)
+    gc.unfreeze()
     times.sort()
-    token = await token_verification(core.crypto, min(requests, 1000))
+    return times, core.crypto, len(body)
+
+
+def _pct(times: list[float], q: float) -> float:
+    return round(times[min(len(times) - 1, int(len(times) * q))], 1)
+
+
+async def main() -> None:
+    requests = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    times, crypto, body_bytes = await gate_times(requests, budgeted=False)
+    budgeted, _, _ = await gate_times(requests, budgeted=True)
+    token = await token_verification(crypto, min(requests, 1000))
     print(json.dumps({
-        "token_p50_us": token[len(token) // 2],
-        "token_p99_us": token[int(len(token) * 0.99)],
         "runtime": "pyodide" if PYODIDE else "cpython",
         "python": sys.version.split()[0],
         "import_ms": round(IMPORT_MS, 2),
-        "body_bytes": len(body),
+        "body_bytes": body_bytes,
         "requests": len(times),
-        "p50_us": round(times[len(times) // 2], 1),
-        "p90_us": round(times[int(len(times) * 0.9)], 1),
-        "p99_us": round(times[int(len(times) * 0.99)], 1),
+        "p50_us": _pct(times, 0.5), "p90_us": _pct(times, 0.9), "p99_us": _pct(times, 0.99),
+        "budget_p50_us": _pct(budgeted, 0.5), "budget_p99_us": _pct(budgeted, 0.99),
+        "token_p50_us": _pct(token, 0.5), "token_p99_us": _pct(token, 0.99),
     }))
 
 

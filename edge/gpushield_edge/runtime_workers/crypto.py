@@ -25,6 +25,8 @@ from .jsbridge import buffer_bytes, js_list, js_object, js_value
 NATIVE_DIGEST_MIN_BYTES = 8 * 1024
 _WEB_DIGEST = {"sha-256": "SHA-256", "sha-512": "SHA-512"}
 _NONCE_BYTES = 12
+# Imported public keys kept per isolate (trusted issuers' keys: a handful in practice).
+_KEY_CACHE_SIZE = 256
 _PKCS8_ED25519_PREFIX = bytes.fromhex("302e020100300506032b657004220420")
 _PUBLIC_MEMBERS = ("kty", "crv", "x", "y", "n", "e")
 _HASH_OF = {"256": "SHA-256", "384": "SHA-384", "512": "SHA-512"}
@@ -59,6 +61,7 @@ class WebCrypto:
         self._kek: Any = None
         self._ed25519_keys: dict[bytes, Any] = {}
         self._ed25519_signers: dict[bytes, Any] = {}
+        self._jws_keys: dict[tuple[object, ...], Any] = {}
 
     def __repr__(self) -> str:
         return "WebCrypto(kek=<hidden>)"
@@ -113,9 +116,18 @@ class WebCrypto:
             return False
         import_params, verify_params = params
         public = {name: str(jwk[name]) for name in _PUBLIC_MEMBERS if name in jwk}
+        # Each await on a JS promise is a trip through the event loop, so imported keys are
+        # kept: a token then costs one WebCrypto call, not two.
+        cache_key = (alg, *sorted(public.items()))
         try:
-            key = await js.crypto.subtle.importKey(
-                "jwk", js_object(public), js_object(import_params), False, js_list(["verify"]))
+            key = self._jws_keys.get(cache_key)
+            if key is None:
+                key = await js.crypto.subtle.importKey(
+                    "jwk", js_object(public), js_object(import_params), False,
+                    js_list(["verify"]))
+                if len(self._jws_keys) >= _KEY_CACHE_SIZE:
+                    self._jws_keys.pop(next(iter(self._jws_keys)))
+                self._jws_keys[cache_key] = key
             return bool(await js.crypto.subtle.verify(
                 js_object(verify_params), key, js_value(signature), js_value(data)))
         except Exception:
