@@ -4,8 +4,9 @@ wrangler uploads `main` plus every .py under main's directory, and cannot narrow
 with rules — so instead of pointing it at the repository, this script copies exactly the
 modules the edge needs into build/worker/: the entry point, the gate (`gpushield_edge`,
 without the CPython-only `runtime_local`) and the contract (`gpushield_wire`), plus the data
-files they read. It also vendors the pinned Workers SDK (required from compatibility date 2026-04-21 on)
-and tzdata into python_modules/, which wrangler uploads as-is. Standard library only.
+files they read. It also vendors the pinned Workers SDK (required from compatibility date
+2026-04-21 on) and tzdata into python_modules/, which wrangler uploads as-is. Standard
+library only.
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ import typer
 
 from gpushield_wire import credentials
 
-app = typer.Typer(no_args_is_help=True, help="Print new deployment secrets (KEK, admin, token signing key).")
+app = typer.Typer(no_args_is_help=True,
+                  help="Print new deployment secrets (KEK, admin, token signing key).")
 
 
 @app.command()
