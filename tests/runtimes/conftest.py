@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import tomli_w
+from tests.support.clock import OffsetClock
 from tests.support.workers_runtime import (
     RunningWorkerGate,
     build_bundle,
@@ -40,22 +41,6 @@ from gpushield_wire import credentials
 
 RUNTIMES = ("local", "workers")
 _AUDIT_LINE = re.compile(r'\{"gpushield_audit":.*\}')
-
-
-class OffsetClock:
-    """The local gate's wall clock, movable like the Worker's (see `advance_clock`)."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def now(self) -> float:
-        return time.time() + self.offset
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(max(0.0, seconds))
 
 
 @dataclass

@@ -19,6 +19,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from tests.gate.conftest import GATE_URL
 from tests.support.bad_requests import MODEL, default_body, to_gate_request
+from tests.support.clock import OffsetClock
 
 from gpushield_edge.admin.service import LocalKeyAdmin
 from gpushield_edge.keyguard import KeyLimits
@@ -29,7 +30,6 @@ from gpushield_edge.tokens.oidc import ExternalIssuer
 from gpushield_wire import algorithms, credentials
 
 from .forge import b64, segment, sign_hs256
-from .test_gate_tokens import OffsetClock
 
 ISSUER = "https://login.example.test/"
 AUDIENCE = "gpushield-api"

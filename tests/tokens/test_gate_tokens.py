@@ -5,7 +5,6 @@ backend_unavailable: that is how these tests see "admitted" without a GPU."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import dataclasses
 import json
@@ -17,6 +16,7 @@ import httpx
 import pytest
 from tests.gate.conftest import GATE_URL, GateHarness
 from tests.support.bad_requests import MODEL, default_body, to_gate_request
+from tests.support.clock import OffsetClock
 
 from gpushield import SignatureAuth
 from gpushield_edge.admin.service import LocalKeyAdmin
@@ -27,22 +27,6 @@ from .forge import gate_claims, gate_seed, sign_ed25519, sign_hs256
 
 ADMITTED = (503, "backend_unavailable")
 HEADER = {"alg": "EdDSA", "typ": "at+jwt"}
-
-
-class OffsetClock:
-    """The gate's clock, movable: rotation grace and token expiry without sleeping."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def now(self) -> float:
-        return time.time() + self.offset
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(0)
 
 
 def use_clock(harness: GateHarness) -> OffsetClock:
