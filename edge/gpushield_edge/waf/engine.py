@@ -17,12 +17,13 @@ through by doing so.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .normalize import Views, cmdline_view, normalize
+from .normalize import Views, cmdline_view, code_view, normalize
 from .rules import Rule, words_of
 from .ssrf import has_internal_url
 
@@ -30,7 +31,9 @@ __all__ = ["MODES", "Decision", "Engine", "WafSettings"]
 
 Mode = Literal["block", "shadow", "off"]
 MODES: tuple[str, ...] = ("off", "shadow", "block")  # weakest first
-_FORM_TARGETS = frozenset({"query", "body"})
+_FORM_TARGETS = frozenset({"query", "body", "names"})
+# A name directly before `(`: identifiers with dots/$ (`dbms_pipe.receive_message`, `$.get`).
+_CALL = re.compile(r"([a-z_$][a-z0-9_$.]{0,63})(\s{0,8})\(")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,19 +105,38 @@ def _entropy(text: str) -> float:
 class _ViewCache:
     """Per value: the cmdline view and the word sets are computed at most once, on demand."""
 
-    __slots__ = ("_cmd", "_words", "views")
+    __slots__ = ("_calls", "_cmd", "_code", "_words", "views")
 
     def __init__(self, views: Views) -> None:
         self.views = views.all()
         self._cmd: tuple[str, ...] | None = None
+        self._code: tuple[str, ...] | None = None
         self._words: dict[str, frozenset[str]] = {}
+        self._calls: dict[str, dict[str, int]] = {}
 
     def texts(self, rule: Rule) -> tuple[str, ...]:
         if rule.view == "text":
             return self.views
+        if rule.view == "code":
+            if self._code is None:
+                self._code = tuple(code_view(text) for text in self.views)
+            return self._code
         if self._cmd is None:
             self._cmd = tuple(cmdline_view(text) for text in self.views)
         return self._cmd
+
+    def calls(self, text: str) -> dict[str, int]:
+        """Names written like function calls, with the fewest spaces seen before `(`."""
+        calls = self._calls.get(text)
+        if calls is None:
+            calls = {}
+            if "(" in text:
+                for match in _CALL.finditer(text):
+                    name, gap = match.group(1), len(match.group(2))
+                    if gap < calls.get(name, 9):
+                        calls[name] = gap
+            self._calls[text] = calls
+        return calls
 
     def words(self, text: str) -> frozenset[str]:
         words = self._words.get(text)
@@ -133,6 +155,9 @@ def _matches(rule: Rule, text: str, cache: _ViewCache) -> bool:
     if operator == "phrases":
         if rule.substrings:
             return any(phrase in text for phrase in rule.substrings)
+        if rule.calls:
+            return any(name in rule.calls and gap <= rule.call_gap
+                       for name, gap in cache.calls(text).items())
         words = cache.words(text)
         if not rule.words.isdisjoint(words):
             return True
@@ -256,7 +281,10 @@ def form_items(target: str, encoded: str) -> list[tuple[str, str]]:
     # The last part keeps any remainder unsplit, so nothing past the cap goes uninspected.
     for part in encoded.split("&", MAX_FORM_ARGS - 1):
         name, sep, value = part.partition("=")
-        items.append((target, name))
         if sep:
+            items.append(("names", name))
             items.append((target, value))
+        else:
+            # A bare value (`?payload`): no name, the whole part is the value.
+            items.append((target, name))
     return items

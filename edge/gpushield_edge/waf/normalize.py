@@ -22,10 +22,11 @@ import binascii
 import html
 import re
 import unicodedata
+from html.entities import html5 as html5_entities
 from dataclasses import dataclass
 from urllib.parse import unquote, unquote_plus
 
-__all__ = ["MAX_BLOBS", "Views", "cmdline_view", "normalize"]
+__all__ = ["MAX_BLOBS", "Views", "cmdline_view", "code_view", "normalize"]
 
 # Zero-width characters, bidi embeddings/overrides/isolates, BOM and soft hyphen: invisible
 # in a rendered prompt, so only an attacker has a reason to put them inside a keyword.
@@ -71,17 +72,47 @@ def _unescape_codepoints(text: str) -> str:
     return _ESCAPE.sub(replace, text)
 
 
+# HTML5 entity names are case-sensitive, but filters that lower-case first (and some
+# browsers' legacy parsing) see `&TAB;` or `&newline;` too: map any case to the character.
+_ENTITIES_ANY_CASE = {
+    name.lower(): char for name, char in reversed(list(html5_entities.items()))
+    if name.endswith(";")
+}
+_ENTITY = re.compile(r"&([A-Za-z][A-Za-z0-9]{1,31};)")
+_PERCENT_U = re.compile(r"%u([0-9a-fA-F]{4})")
+# UTF-7 shifted runs: `+ADw-script+AD4-` is `<script>` to a UTF-7-sniffing reader.
+_UTF7_RUN = re.compile(r"\+[A-Za-z0-9+/]{2,64}-")
+
+
+def _entity_any_case(match: re.Match[str]) -> str:
+    return _ENTITIES_ANY_CASE.get(match.group(1).lower(), match.group(0))
+
+
+def _utf7(match: re.Match[str]) -> str:
+    try:
+        return match.group(0).encode("ascii").decode("utf-7")
+    except UnicodeDecodeError:
+        return match.group(0)
+
+
 def _decode_layers(text: str, depth: int, form: bool) -> str:
-    """Undoes percent, entity and escape encodings, up to `depth` rounds."""
+    """Undoes percent (also IIS `%uXXXX`), entity, escape and UTF-7 encodings, up to `depth`
+    rounds."""
     for round_ in range(depth):
         before = text
         if "%" in text or (form and round_ == 0 and "+" in text):
+            if "%u" in text or "%U" in text:
+                text = _PERCENT_U.sub(lambda m: chr(int(m.group(1), 16)), text)
             # `+` means space only in the first, form-encoded layer.
             text = unquote_plus(text) if form and round_ == 0 else unquote(text)
         if "&" in text:
             text = html.unescape(text)
+            if "&" in text:
+                text = _ENTITY.sub(_entity_any_case, text)
         if "\\" in text:
             text = _unescape_codepoints(text)
+        if "+a" in text or "+A" in text:
+            text = _UTF7_RUN.sub(_utf7, text)
         if text == before:
             break
     return text
@@ -139,15 +170,29 @@ def normalize(value: str, *, max_chars: int, depth: int = 2, form: bool = False)
 
 
 _CMD_DELETE = str.maketrans("", "", "\\\"'^")
+# `$@`, `$*` and an unset `$xx` glued to a word expand to nothing: `c$@at`, `sh$xx -c`.
+_EMPTY_EXPANSION = re.compile(r"\$[@*]|(?<=[a-z])\$(?:\{[a-z_]{1,16}\}|[a-z_][a-z0-9_]{0,15})")
 
 
 def cmdline_view(text: str) -> str:
     """The shell's view of a canonical text: quoting and escaping evasions removed.
 
-    `c''at /e\\tc/pa"ss"wd`, `c^a^t` and `c$@at` run the same program as `cat /etc/passwd`,
+    `c''at /e\\tc/pa"ss"wd`, `c^a^t`, `c$@at` and `sh$x` run the same program as `cat /etc/passwd`,
     so command rules match this view (ModSecurity's `t:cmdLine` does much the same). Command
     separators are kept: rules need them to tell `; id` from the word "id".
     """
-    if "$@" in text:
-        text = text.replace("$@", "")
+    if "$" in text:
+        text = _EMPTY_EXPANSION.sub("", text)
     return text.translate(_CMD_DELETE)
+
+
+_COMMENT = re.compile(r"/\*[^*]{0,256}\*/|<!--[^>]{0,256}-->")
+
+
+def code_view(text: str) -> str:
+    """The text as a SQL or JavaScript parser reads it: `/* ... */` (and `<!-- -->`)
+    comments become one space, so `union/**/select` and `document/*x*/.cookie` match their rules.
+    Comments longer than 256 characters are left alone (bounded work per position)."""
+    if "/*" not in text and "<!--" not in text:
+        return text
+    return _SPACE_RUN.sub(" ", _COMMENT.sub(" ", text))

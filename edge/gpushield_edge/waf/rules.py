@@ -10,15 +10,17 @@ Operators:
   already case-folded — and every quantifier bounded, so a search is linear in the input.
   `prefilter` lists literals of which at least one must occur before the regex runs at all;
   most rules never run on an ordinary prompt, which is where the speed comes from.
-- `phrases`: a set of words or word sequences, matched on word boundaries (`match: "word"`)
-  or as plain substrings (`match: "substring"`).
+- `phrases`: a set of words or word sequences, matched on word boundaries (`match: "word"`),
+  as plain substrings (`match: "substring"`), or as names called like functions
+  (`match: "call"`: `name(`, with at most `gap` spaces before the parenthesis).
 - `length`: the value is longer than `max` characters.
 - `entropy` / `ratio`: Shannon entropy in bits per character, or the share of characters from
   `chars`, at least `min`, on values of at least `min_length` characters.
 - `private_url`: a URL whose host is internal (loopback, private, link-local, metadata), as
   decided by `ipaddress` in ssrf.py — a regex cannot do CIDR arithmetic or octal hosts.
 
-Views: `text` (canonical) or `cmdline` (canonical with shell quoting evasions removed).
+Views: `text` (canonical), `cmdline` (shell quoting evasions removed) or `code` (SQL/JS
+`/* */` comments removed).
 """
 
 from __future__ import annotations
@@ -42,14 +44,15 @@ __all__ = [
 
 Action = Literal["block", "score", "log"]
 Operator = Literal["regex", "phrases", "length", "entropy", "ratio", "private_url"]
-View = Literal["text", "cmdline"]
+View = Literal["text", "cmdline", "code"]
 
 ACTIONS: tuple[str, ...] = ("block", "score", "log")
 OPERATORS: tuple[str, ...] = ("regex", "phrases", "length", "entropy", "ratio", "private_url")
-# path: the URL path; query / body: form-encoded arguments (names and values, one by one);
-# headers: header values; prompt: the model's prompt field; json: every other JSON string.
-TARGETS: tuple[str, ...] = ("path", "query", "headers", "body", "prompt", "json")
-VIEWS: tuple[str, ...] = ("text", "cmdline")
+# path: the URL path; query / body: form-encoded argument values, one by one; names: the
+# argument names (and JSON keys); headers: header values; prompt: the model's prompt field;
+# json: every other JSON string.
+TARGETS: tuple[str, ...] = ("path", "query", "names", "headers", "body", "prompt", "json")
+VIEWS: tuple[str, ...] = ("text", "cmdline", "code")
 
 RULES_DIR = Path(__file__).parent / "rules"
 _WORD_SPLIT = re.compile(r"[^\w]+")
@@ -74,6 +77,8 @@ class Rule:
     # Multi-word phrases as (first word, full phrase) for a cheap set check before `in`.
     sequences: tuple[tuple[str, str], ...] = ()
     substrings: tuple[str, ...] = ()
+    calls: frozenset[str] = frozenset()
+    call_gap: int = 0
     limit: float = 0.0
     min_length: int = 0
     chars: frozenset[str] = frozenset()
@@ -93,7 +98,7 @@ def _strings(value: Any, what: str) -> tuple[str, ...]:
 def _rule(family: str, defaults: Mapping[str, Any], entry: Mapping[str, Any]) -> Rule:
     known = {
         "id", "description", "targets", "operator", "action", "score", "paranoia", "view",
-        "pattern", "prefilter", "phrases", "match", "max", "min", "min_length", "chars",
+        "pattern", "prefilter", "phrases", "match", "gap", "max", "min", "min_length", "chars",
     }
     unknown = set(entry) - known
     rule_id = entry.get("id")
@@ -128,8 +133,14 @@ def _rule(family: str, defaults: Mapping[str, Any], entry: Mapping[str, Any]) ->
         phrases = _strings(entry.get("phrases"), f"{rule_id}.phrases")
         if any(phrase != phrase.casefold() for phrase in phrases):
             raise ValueError(f"{rule_id}: phrases must be case-folded")
-        if entry.get("match", "word") == "substring":
+        match = entry.get("match", "word")
+        if match == "substring":
             fields["substrings"] = phrases
+        elif match == "call":
+            fields["calls"] = frozenset(phrases)
+            fields["call_gap"] = int(entry.get("gap", 0))
+            if not 0 <= fields["call_gap"] <= 8:
+                raise ValueError(f"{rule_id}: gap must be 0..8")
         else:
             single = [p for p in phrases if words_of(p) - {""} == {p}]
             fields["words"] = frozenset(single)
