@@ -22,8 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.waf_corpora import Sample, all_samples  # noqa: E402
-from gpushield_edge.waf import Engine, WafSettings, load_rules  # noqa: E402
+from benchmarks.waf_corpora import Sample, all_samples
+
+from gpushield_edge.waf import Engine, WafSettings, load_rules
 
 LEVELS = (1, 2)
 # Groups the goals are stated on (see issue 5).
@@ -46,7 +47,8 @@ class Row:
 
 def _key(sample: Sample) -> str:
     if sample.corpus == "crs" and sample.attack:
-        return f"crs:{sample.family}:pl{min(sample.paranoia, 2)}{'+' if sample.paranoia > 1 else ''}"
+        level = "pl1" if sample.paranoia == 1 else "pl2+"
+        return f"crs:{sample.family}:{level}"
     if sample.corpus in ("crs", "crs-other"):
         return f"{sample.corpus}:{sample.family}:negative"
     return f"{sample.corpus}:{sample.family}"

@@ -9,7 +9,8 @@ Labels:
 - CRS regression stages of families 942/932/930/941: a stage with `expect_ids` is an attack
   (with its CRS rule's paranoia level); a stage with only `no_expect_ids` is a negative test.
   Negatives whose description says false positive / benign are the FP set ("crs"); the rest
-  ("crs-other") only promise that one rule stays silent, and many are attacks. Payloads go where CRS puts them: path, query arguments, form body, header values.
+  ("crs-other") only promise that one rule stays silent, and many are attacks. Payloads go
+  where CRS puts them: path, query arguments, form body, header values.
 - libinjection: each line is one URL-encoded argument value (sqli-*, xss-*), and
   `false_positives.txt` are benign values that once tripped libinjection.
 - jailbreak / prompt-injection sets and benign prompt sets: the text is the model's prompt.
@@ -65,7 +66,8 @@ class Sample:
 def _crs_items(row: dict[str, Any]) -> Items:
     uri = row.get("uri") or "/"
     data = row.get("data")
-    headers: dict[str, str] = {str(k).lower(): str(v) for k, v in (row.get("headers") or {}).items()}
+    raw_headers = row.get("headers") or {}
+    headers: dict[str, str] = {str(k).lower(): str(v) for k, v in raw_headers.items()}
     if row.get("encoded_request"):
         raw = base64.b64decode(row["encoded_request"]).decode("latin-1")
         head, _, data = raw.partition("\r\n\r\n")

@@ -13,6 +13,8 @@ from typing import Any
 from gpushield_wire.policy import ModelPolicy
 
 from .backends.runpod import RunPodConfig
+from .waf.engine import WafSettings
+from .waf.settings import parse_waf_settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,8 @@ class GateConfig:
     max_body_bytes: int = 1024 * 1024
     # When set, `@authority` must be this value (the public host behind a proxy); else Host.
     public_authority: str | None = None
+    # The `[waf]` section: rule engine modes, paranoia level, threshold (see waf/settings.py).
+    waf: WafSettings = field(default_factory=WafSettings)
 
     @property
     def largest_body(self) -> int:
@@ -55,7 +59,7 @@ def parse_config(document: Mapping[str, Any], secrets: Mapping[str, str]) -> Gat
         "clock_skew_s", "max_signature_window_s", "max_header_bytes", "max_body_bytes",
         "public_authority",
     })
-    _reject_unknown("top level", document, {"gate", "models"})
+    _reject_unknown("top level", document, {"gate", "models", "waf"})
     models: dict[str, ModelConfig] = {}
     for name, entry in dict(document.get("models", {})).items():
         entry = dict(entry)
@@ -80,4 +84,5 @@ def parse_config(document: Mapping[str, Any], secrets: Mapping[str, str]) -> Gat
             policy=ModelPolicy.from_dict(entry.get("policy", {})),
             deadline_s=float(entry.get("deadline_s", 120.0)),
         )
-    return GateConfig(models=models, **gate)
+    waf = parse_waf_settings(dict(document.get("waf", {})), routes=models)
+    return GateConfig(models=models, waf=waf, **gate)

@@ -142,7 +142,10 @@ class Gate:
             backend_ran=ctx.dispatched,
             execution_ms=result.execution_ms if result else None,
             client_ip=ctx.request.client_ip,
-            extra={"idempotent_replay": True} if replayed else {},
+            extra={
+                **({"idempotent_replay": True} if replayed else {}),
+                **({"waf": ctx.waf} if ctx.waf is not None else {}),
+            },
         )
         # Sinks are fast by contract (a buffered line locally); a sink that does network I/O
         # defers it through the Background port itself (ctx.waitUntil at the edge).

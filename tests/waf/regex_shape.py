@@ -13,11 +13,10 @@ Uses `re._parser`, CPython's own parser, so what is checked is what `re` compile
 from __future__ import annotations
 
 import re
+import re._constants as sre_constants
+import re._parser as sre_parse
 from collections.abc import Iterator
 from typing import Any
-
-import re._constants as sre_constants  # noqa: PLC2701 - CPython's own regex structures
-import re._parser as sre_parse  # noqa: PLC2701
 
 MAXREPEAT = sre_constants.MAXREPEAT
 REPEATS = {sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT, sre_constants.POSSESSIVE_REPEAT}

@@ -161,10 +161,8 @@ def _matches(rule: Rule, text: str, cache: _ViewCache) -> bool:
         words = cache.words(text)
         if not rule.words.isdisjoint(words):
             return True
-        for first, phrase in rule.sequences:
-            if first in words and _has_phrase(text, phrase):
-                return True
-        return False
+        return any(first in words and _has_phrase(text, phrase)
+                   for first, phrase in rule.sequences)
     if operator == "private_url":
         return has_internal_url(text)
     if operator == "length":

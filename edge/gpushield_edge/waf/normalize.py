@@ -22,8 +22,8 @@ import binascii
 import html
 import re
 import unicodedata
-from html.entities import html5 as html5_entities
 from dataclasses import dataclass
+from html.entities import html5 as html5_entities
 from urllib.parse import unquote, unquote_plus
 
 __all__ = ["MAX_BLOBS", "Views", "cmdline_view", "code_view", "normalize"]
