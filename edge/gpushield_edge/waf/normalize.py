@@ -155,7 +155,7 @@ def _decode_blob(run: str) -> str | None:
 def normalize(value: str, *, max_chars: int, depth: int = 2, form: bool = False) -> Views:
     """All views of `value` a rule may match; see the module docstring for the bounds."""
     text = value[:max_chars]
-    if "%" in text or "&" in text or "\\" in text or (form and "+" in text):
+    if "%" in text or "&" in text or "\\" in text or "+" in text:
         text = _decode_layers(text, depth, form)
     decoded: list[str] = []
     if len(text) >= 16:
@@ -165,7 +165,9 @@ def normalize(value: str, *, max_chars: int, depth: int = 2, form: bool = False)
                     break
                 blob = _decode_blob(match.group(0))
                 if blob is not None:
-                    decoded.append(_canonical(_decode_layers(blob, 1, False)))
+                    view = _canonical(_decode_layers(blob, 1, False))
+                    if view not in decoded:  # a hex run is also a base64-alphabet run
+                        decoded.append(view)
     return Views(_canonical(text), tuple(decoded))
 
 
