@@ -96,6 +96,55 @@ class _Matches:
     families: dict[str, None] = field(default_factory=dict)
 
 
+class LiteralScanner:
+    """Finds which of many literals occur in a text in one regex pass.
+
+    The literals are compiled into a trie-shaped regex inside a lookahead, tried at every
+    position: at each position the trie follows at most one branch per character, so a pass
+    is linear in the text (times the longest literal). The match at a position is the longest
+    literal starting there; every shorter literal starting there is one of its prefixes, so
+    the prefixes are checked too. This replaces one substring scan per literal (hundreds of
+    scans of the same text) with one.
+    """
+
+    __slots__ = ("_literals", "pattern")
+
+    def __init__(self, literals: Iterable[str]) -> None:
+        self._literals = frozenset(literals)
+        trie: dict[str, dict[str, object]] = {}
+        for literal in self._literals:
+            node: dict[str, object] = trie
+            for char in literal:
+                node = node.setdefault(char, {})  # type: ignore[assignment]
+            node[""] = {}
+        self.pattern = re.compile("(?=(" + _trie_regex(trie) + "))") if trie else None
+
+    def scan(self, text: str) -> frozenset[str]:
+        if self.pattern is None:
+            return frozenset()
+        longest = set(self.pattern.findall(text))
+        literals = self._literals
+        found = set(longest)
+        for match in longest:
+            for end in range(1, len(match)):
+                prefix = match[:end]
+                if prefix in literals:
+                    found.add(prefix)
+        return frozenset(found)
+
+
+def _trie_regex(node: dict[str, object]) -> str:
+    branches = [re.escape(char) + _trie_regex(child)  # type: ignore[arg-type]
+                for char, child in sorted(node.items()) if char]
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    # A literal ends here: the longer continuations are tried first (greedy `?`).
+    if "" in node:
+        return body + "?" if len(branches) == 1 and len(body) == 1 else f"(?:{body})?"
+    return body
+
+
 def _entropy(text: str) -> float:
     counts = Counter(text)
     length = len(text)
@@ -103,16 +152,27 @@ def _entropy(text: str) -> float:
 
 
 class _ViewCache:
-    """Per value: the cmdline view and the word sets are computed at most once, on demand."""
+    """Per value: the extra views, word sets, called names and which prefilter literals occur
+    are computed at most once per text, on demand, and shared by every rule."""
 
-    __slots__ = ("_calls", "_cmd", "_code", "_words", "views")
+    __slots__ = ("_calls", "_cmd", "_code", "_literals", "_present", "_words", "views")
 
-    def __init__(self, views: Views) -> None:
+    def __init__(self, views: Views, literals: LiteralScanner) -> None:
         self.views = views.all()
+        self._literals = literals
         self._cmd: tuple[str, ...] | None = None
         self._code: tuple[str, ...] | None = None
         self._words: dict[str, frozenset[str]] = {}
         self._calls: dict[str, dict[str, int]] = {}
+        self._present: dict[str, frozenset[str]] = {}
+
+    def present(self, text: str) -> frozenset[str]:
+        """The prefilter literals (of the rules for this target) that occur in `text`, found
+        in one pass however many rules and literals there are (see LiteralScanner)."""
+        found = self._present.get(text)
+        if found is None:
+            found = self._present[text] = self._literals.scan(text)
+        return found
 
     def texts(self, rule: Rule) -> tuple[str, ...]:
         if rule.view == "text":
@@ -148,7 +208,7 @@ class _ViewCache:
 def _matches(rule: Rule, text: str, cache: _ViewCache) -> bool:
     operator = rule.operator
     if operator == "regex":
-        if rule.prefilter and not any(literal in text for literal in rule.prefilter):
+        if rule.prefilter and rule.prefilter_set.isdisjoint(cache.present(text)):
             return False
         assert rule.pattern is not None
         return rule.pattern.search(text) is not None
@@ -200,6 +260,20 @@ class Engine:
         for rule in active:
             for target in rule.targets:
                 self._by_target[target] = (*self._by_target.get(target, ()), rule)
+        self._literals = {
+            target: LiteralScanner(lit for rule in rules for lit in rule.prefilter)
+            for target, rules in self._by_target.items()
+        }
+        self._modes: dict[str | None, dict[str, Mode]] = {}
+
+    def _modes_for(self, route: str | None) -> dict[str, Mode]:
+        modes = self._modes.get(route)
+        if modes is None:
+            modes = {rule.family: self.settings.family_mode(rule.family, route)
+                     for rule in self.rules}
+            if len(self._modes) < 1024:  # routes are configured model names: few
+                self._modes[route] = modes
+        return modes
 
     def evaluate(self, items: Iterable[tuple[str, str]], route: str | None = None) -> Decision:
         """Inspects (target, value) pairs; never raises (see the fail-open setting)."""
@@ -212,7 +286,7 @@ class Engine:
 
     def _evaluate(self, items: Iterable[tuple[str, str]], route: str | None) -> Decision:
         settings = self.settings
-        modes = {rule.family: settings.family_mode(rule.family, route) for rule in self.rules}
+        modes = self._modes_for(route)
         found = _Matches()
         for target, value in items:
             rules = self._by_target.get(target)
@@ -220,7 +294,8 @@ class Engine:
                 continue
             cache = _ViewCache(
                 normalize(value, max_chars=settings.max_inspect_chars,
-                          depth=settings.decode_depth, form=target in _FORM_TARGETS)
+                          depth=settings.decode_depth, form=target in _FORM_TARGETS),
+                self._literals[target],
             )
             for rule in rules:
                 if rule.id in found.seen:

@@ -73,6 +73,7 @@ class Rule:
     view: View = "text"
     pattern: re.Pattern[str] | None = None
     prefilter: tuple[str, ...] = ()
+    prefilter_set: frozenset[str] = frozenset()
     words: frozenset[str] = frozenset()
     # Multi-word phrases as (first word, full phrase) for a cheap set check before `in`.
     sequences: tuple[tuple[str, str], ...] = ()
@@ -129,6 +130,7 @@ def _rule(family: str, defaults: Mapping[str, Any], entry: Mapping[str, Any]) ->
         fields["pattern"] = re.compile(pattern)
         if "prefilter" in entry:
             fields["prefilter"] = _strings(entry["prefilter"], f"{rule_id}.prefilter")
+            fields["prefilter_set"] = frozenset(fields["prefilter"])
     elif operator == "phrases":
         phrases = _strings(entry.get("phrases"), f"{rule_id}.phrases")
         if any(phrase != phrase.casefold() for phrase in phrases):
