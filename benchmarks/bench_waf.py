@@ -19,10 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from benchmarks.waf_workload import run_suite  # noqa: E402
+from benchmarks.waf_workload import run_suite
+from rich.console import Console
+from rich.table import Table
 
 
 def main() -> None:

