@@ -50,3 +50,18 @@ def test_detection_floor(rates: dict[str, float], key: str, floor: float) -> Non
 @pytest.mark.parametrize(("key", "ceiling"), sorted(FALSE_POSITIVE.items()))
 def test_false_positive_ceiling(rates: dict[str, float], key: str, ceiling: float) -> None:
     assert rates[key] <= ceiling, f"{key}: {rates[key]:.4f} > {ceiling}"
+
+
+def test_prefilters_and_windows_never_change_a_decision() -> None:
+    """The derived prefilters and match windows are only a speed-up: on real inputs (every
+    fifth sample of every corpus) the engine decides exactly as when it runs every rule on
+    the whole text."""
+    from gpushield_edge.waf import Engine, WafSettings, load_rules
+
+    fast = Engine(load_rules(), WafSettings())
+    reference = Engine(load_rules(), WafSettings(), prefilter=False)
+    samples = all_samples(corpora_dir())[::5]
+    differing = [sample.items for sample in samples
+                 if set(fast.evaluate(sample.items).rule_ids)
+                 != set(reference.evaluate(sample.items).rule_ids)]
+    assert differing == []

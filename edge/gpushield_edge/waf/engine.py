@@ -96,53 +96,10 @@ class _Matches:
     families: dict[str, None] = field(default_factory=dict)
 
 
-class LiteralScanner:
-    """Finds which of many literals occur in a text in one regex pass.
-
-    The literals are compiled into a trie-shaped regex inside a lookahead, tried at every
-    position: at each position the trie follows at most one branch per character, so a pass
-    is linear in the text (times the longest literal). The match at a position is the longest
-    literal starting there; every shorter literal starting there is one of its prefixes, so
-    the prefixes are checked too. This replaces one substring scan per literal (hundreds of
-    scans of the same text) with one.
-    """
-
-    __slots__ = ("_literals", "pattern")
-
-    def __init__(self, literals: Iterable[str]) -> None:
-        self._literals = frozenset(literals)
-        trie: dict[str, dict[str, object]] = {}
-        for literal in self._literals:
-            node: dict[str, object] = trie
-            for char in literal:
-                node = node.setdefault(char, {})  # type: ignore[assignment]
-            node[""] = {}
-        self.pattern = re.compile("(?=(" + _trie_regex(trie) + "))") if trie else None
-
-    def scan(self, text: str) -> frozenset[str]:
-        if self.pattern is None:
-            return frozenset()
-        longest = set(self.pattern.findall(text))
-        literals = self._literals
-        found = set(longest)
-        for match in longest:
-            for end in range(1, len(match)):
-                prefix = match[:end]
-                if prefix in literals:
-                    found.add(prefix)
-        return frozenset(found)
-
-
-def _trie_regex(node: dict[str, object]) -> str:
-    branches = [re.escape(char) + _trie_regex(child)  # type: ignore[arg-type]
-                for char, child in sorted(node.items()) if char]
-    if not branches:
-        return ""
-    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-    # A literal ends here: the longer continuations are tried first (greedy `?`).
-    if "" in node:
-        return body + "?" if len(branches) == 1 and len(body) == 1 else f"(?:{body})?"
-    return body
+# ASCII characters that end a word become spaces before splitting into words.
+_NON_WORD = {code: " " for code in range(128)
+             if not (chr(code).isalnum() or chr(code) == "_")}
+MAX_WINDOWS = 32
 
 
 def _entropy(text: str) -> float:
@@ -151,33 +108,118 @@ def _entropy(text: str) -> float:
     return -sum(n / length * math.log2(n / length) for n in counts.values())
 
 
+def _vocabulary(text: str) -> str:
+    """Each distinct word of `text` once, space-separated: a word-only literal occurs in the
+    text exactly when it occurs in this (shorter) string."""
+    return " ".join(set(text.translate(_NON_WORD).split()))
+
+
+@dataclass(frozen=True, slots=True)
+class _TargetPlan:
+    """One target's rules, indexed by their prefilter literals so that only rules whose
+    literals occur are even looked at (most rules never are, for an ordinary value)."""
+
+    rules: tuple[Rule, ...]
+    words: tuple[str, ...]
+    substrings: tuple[str, ...]
+    always: tuple[Rule, ...]  # no prefilter: evaluated on every value
+    # Per view: prefilter key / substring -> the rules that listed it.
+    by_key: dict[str, dict[str, tuple[Rule, ...]]]
+    by_sub: dict[str, dict[str, tuple[Rule, ...]]]
+    order: dict[str, int]
+
+    @classmethod
+    def build(cls, rules: tuple[Rule, ...]) -> _TargetPlan:
+        by_key: dict[str, dict[str, tuple[Rule, ...]]] = {}
+        by_sub: dict[str, dict[str, tuple[Rule, ...]]] = {}
+        for rule in rules:
+            for key in rule.prefilter_keys:
+                index = by_key.setdefault(rule.view, {})
+                index[key] = (*index.get(key, ()), rule)
+            for sub in rule.prefilter_subs:
+                index = by_sub.setdefault(rule.view, {})
+                index[sub] = (*index.get(sub, ()), rule)
+        return cls(
+            rules=rules,
+            words=tuple(sorted({lit for rule in rules for lit in rule.prefilter_keys})),
+            substrings=tuple(sorted({lit for rule in rules for lit in rule.prefilter_subs})),
+            always=tuple(rule for rule in rules if not rule.prefilter),
+            by_key=by_key,
+            by_sub=by_sub,
+            order={rule.id: index for index, rule in enumerate(rules)},
+        )
+
+
 class _ViewCache:
-    """Per value: the extra views, word sets, called names and which prefilter literals occur
-    are computed at most once per text, on demand, and shared by every rule."""
+    """Per value: the extra views, word keys, present substrings and called names are computed
+    at most once per text, on demand, and shared by every rule."""
 
-    __slots__ = ("_calls", "_cmd", "_code", "_literals", "_present", "_words", "views")
+    __slots__ = ("_calls", "_cmd", "_code", "_keys", "_plan", "_subs", "_words", "views")
 
-    def __init__(self, views: Views, literals: LiteralScanner) -> None:
+    def __init__(self, views: Views, plan: _TargetPlan) -> None:
         self.views = views.all()
-        self._literals = literals
+        self._plan = plan
         self._cmd: tuple[str, ...] | None = None
         self._code: tuple[str, ...] | None = None
         self._words: dict[str, frozenset[str]] = {}
         self._calls: dict[str, dict[str, int]] = {}
-        self._present: dict[str, frozenset[str]] = {}
+        self._keys: dict[str, frozenset[str]] = {}
+        self._subs: dict[str, frozenset[str]] = {}
 
-    def present(self, text: str) -> frozenset[str]:
-        """The prefilter literals (of the rules for this target) that occur in `text`, found
-        in one pass however many rules and literals there are (see LiteralScanner)."""
-        found = self._present.get(text)
-        if found is None:
-            found = self._present[text] = self._literals.scan(text)
+    def _present_keys(self, text: str) -> frozenset[str]:
+        keys = self._keys.get(text)
+        if keys is None:
+            vocabulary = _vocabulary(text)
+            keys = self._keys[text] = frozenset(
+                [literal for literal in self._plan.words if literal in vocabulary])
+        return keys
+
+    def _present_subs(self, text: str) -> frozenset[str]:
+        subs = self._subs.get(text)
+        if subs is None:
+            subs = self._subs[text] = frozenset(
+                [literal for literal in self._plan.substrings if literal in text])
+        return subs
+
+    def candidates(self) -> list[Rule]:
+        """The rules worth evaluating on this value, in rule-file order: those without a
+        prefilter, and those with a prefilter literal present in one of their view's texts."""
+        plan = self._plan
+        chosen: dict[str, Rule] = {rule.id: rule for rule in plan.always}
+        for view in ("text", "cmdline", "code"):
+            by_key = plan.by_key.get(view)
+            by_sub = plan.by_sub.get(view)
+            if not by_key and not by_sub:
+                continue
+            for text in self.texts_of(view):
+                if by_key:
+                    for key in self._present_keys(text).intersection(by_key):
+                        chosen.update((rule.id, rule) for rule in by_key[key])
+                if by_sub:
+                    for sub in self._present_subs(text).intersection(by_sub):
+                        chosen.update((rule.id, rule) for rule in by_sub[sub])
+        return sorted(chosen.values(), key=lambda rule: plan.order[rule.id])
+
+    def hits(self, text: str, rule: Rule) -> tuple[str, ...]:
+        """The rule's prefilter needles found in `text` (empty: the regex cannot match)."""
+        found: tuple[str, ...] = ()
+        if rule.prefilter_keys:
+            keys = self._present_keys(text)
+            if not rule.prefilter_keys.isdisjoint(keys):
+                found = tuple(rule.prefilter_keys & keys)
+        if rule.prefilter_subs:
+            subs = self._present_subs(text)
+            if not rule.prefilter_subs.isdisjoint(subs):
+                found += tuple(rule.prefilter_subs & subs)
         return found
 
     def texts(self, rule: Rule) -> tuple[str, ...]:
-        if rule.view == "text":
+        return self.texts_of(rule.view)
+
+    def texts_of(self, view: str) -> tuple[str, ...]:
+        if view == "text":
             return self.views
-        if rule.view == "code":
+        if view == "code":
             if self._code is None:
                 self._code = tuple(code_view(text) for text in self.views)
             return self._code
@@ -205,13 +247,19 @@ class _ViewCache:
         return words
 
 
-def _matches(rule: Rule, text: str, cache: _ViewCache) -> bool:
+def _matches(rule: Rule, text: str, cache: _ViewCache, prefilter: bool = True) -> bool:
     operator = rule.operator
     if operator == "regex":
-        if rule.prefilter and rule.prefilter_set.isdisjoint(cache.present(text)):
+        pattern = rule.pattern
+        assert pattern is not None
+        if not rule.prefilter or not prefilter:
+            return pattern.search(text) is not None
+        needles = cache.hits(text, rule)
+        if not needles:
             return False
-        assert rule.pattern is not None
-        return rule.pattern.search(text) is not None
+        if rule.window is None:
+            return pattern.search(text) is not None
+        return _search_windows(pattern, text, needles, rule.window)
     if operator == "phrases":
         if rule.substrings:
             return any(phrase in text for phrase in rule.substrings)
@@ -235,6 +283,33 @@ def _matches(rule: Rule, text: str, cache: _ViewCache) -> bool:
     return share >= rule.limit
 
 
+def _search_windows(pattern: re.Pattern[str], text: str, needles: tuple[str, ...],
+                    width: int) -> bool:
+    """Searches only around the needles' occurrences: a match contains one of them and is at
+    most `width` long, so it lies within `width` characters of it. Many occurrences (an input
+    built to defeat this) fall back to one whole-text search: never worse than no windows."""
+    spans: list[tuple[int, int]] = []
+    for needle in needles:
+        start = text.find(needle)
+        while start != -1:
+            if len(spans) >= MAX_WINDOWS:
+                return pattern.search(text) is not None
+            # +8 on the right: lookaheads and \b just past a match's last character.
+            spans.append((max(0, start - width), start + len(needle) + width + 8))
+            start = text.find(needle, start + 1)
+    spans.sort()
+    merged_end = -1
+    merged_start = 0
+    for start, end in spans:
+        if start > merged_end:
+            if merged_end >= 0 and pattern.search(text, merged_start, merged_end):
+                return True
+            merged_start, merged_end = start, end
+        else:
+            merged_end = max(merged_end, end)
+    return merged_end >= 0 and pattern.search(text, merged_start, merged_end) is not None
+
+
 def _has_phrase(text: str, phrase: str) -> bool:
     """`phrase` occurs in `text` on word boundaries (bounded: one scan per occurrence)."""
     start = text.find(phrase)
@@ -252,17 +327,20 @@ def _has_phrase(text: str, phrase: str) -> bool:
 class Engine:
     """Rules selected for one paranoia level, grouped by target, ready to evaluate."""
 
-    def __init__(self, rules: Sequence[Rule], settings: WafSettings) -> None:
+    def __init__(self, rules: Sequence[Rule], settings: WafSettings,
+                 *, prefilter: bool = True) -> None:
+        """`prefilter=False` evaluates every rule on the whole text: the reference the
+        prefilters and windows must agree with (tests compare the two on the corpora)."""
         self.settings = settings
+        self.prefilter = prefilter
         active = [rule for rule in rules if rule.paranoia <= settings.paranoia_level]
         self.rules = tuple(active)
         self._by_target: dict[str, tuple[Rule, ...]] = {}
         for rule in active:
             for target in rule.targets:
                 self._by_target[target] = (*self._by_target.get(target, ()), rule)
-        self._literals = {
-            target: LiteralScanner(lit for rule in rules for lit in rule.prefilter)
-            for target, rules in self._by_target.items()
+        self._plans = {
+            target: _TargetPlan.build(rules) for target, rules in self._by_target.items()
         }
         self._modes: dict[str | None, dict[str, Mode]] = {}
 
@@ -289,21 +367,22 @@ class Engine:
         modes = self._modes_for(route)
         found = _Matches()
         for target, value in items:
-            rules = self._by_target.get(target)
-            if not rules or not value:
+            plan = self._plans.get(target)
+            if plan is None or not value:
                 continue
             cache = _ViewCache(
                 normalize(value, max_chars=settings.max_inspect_chars,
                           depth=settings.decode_depth, form=target in _FORM_TARGETS),
-                self._literals[target],
+                plan,
             )
-            for rule in rules:
+            for rule in cache.candidates() if self.prefilter else plan.rules:
                 if rule.id in found.seen:
                     continue
                 mode = modes[rule.family]
                 if mode == "off":
                     continue
-                if any(_matches(rule, text, cache) for text in cache.texts(rule)):
+                if any(_matches(rule, text, cache, self.prefilter)
+                       for text in cache.texts(rule)):
                     self._record(found, rule, mode)
         return self._decide(found)
 

@@ -121,8 +121,16 @@ def _decode_layers(text: str, depth: int, form: bool) -> str:
 def _canonical(text: str) -> str:
     if not text.isascii():
         text = unicodedata.normalize("NFKC", text)
-    text = text.translate(_TRANSLATE).casefold()
-    return _SPACE_RUN.sub(" ", text)
+    # split() folds every whitespace run (Unicode spaces included) in C: several times
+    # cheaper than a regex substitution over the whole text. Folded, not stripped: a value
+    # ending in a newline ("visudo\n") keeps one space, as a shell-bound value would.
+    folded = text.translate(_TRANSLATE).casefold()
+    joined = " ".join(folded.split())
+    if folded[:1].isspace() and joined:
+        joined = " " + joined
+    if folded[-1:].isspace() and joined.strip():
+        joined += " "
+    return joined
 
 
 def _printable_ratio(text: str) -> float:
@@ -158,9 +166,10 @@ def normalize(value: str, *, max_chars: int, depth: int = 2, form: bool = False)
     if "%" in text or "&" in text or "\\" in text or "+" in text:
         text = _decode_layers(text, depth, form)
     decoded: list[str] = []
-    if len(text) >= 16:
+    # Blobs hide in long whitespace-free tokens: only those are searched for runs.
+    for token in [token for token in text.split() if len(token) >= 16]:
         for pattern in (_B64_RUN, _HEX_RUN):
-            for match in pattern.finditer(text):
+            for match in pattern.finditer(token):
                 if len(decoded) >= MAX_BLOBS:
                     break
                 blob = _decode_blob(match.group(0))

@@ -8,8 +8,9 @@ can be linted (tests/waf/test_redos.py checks every regex for linear-time shape)
 Operators:
 - `regex`: `re.search` on the canonical (lower-case, decoded) text. No `re.I` — the text is
   already case-folded — and every quantifier bounded, so a search is linear in the input.
-  `prefilter` lists literals of which at least one must occur before the regex runs at all;
-  most rules never run on an ordinary prompt, which is where the speed comes from.
+  The engine derives from each pattern the literals one of which every match contains
+  (`derived_prefilter`) and runs the regex only where one occurs: most rules never run on an
+  ordinary prompt, which is where the speed comes from.
 - `phrases`: a set of words or word sequences, matched on word boundaries (`match: "word"`),
   as plain substrings (`match: "substring"`), or as names called like functions
   (`match: "call"`: `name(`, with at most `gap` spaces before the parenthesis).
@@ -25,6 +26,7 @@ Views: `text` (canonical), `cmdline` (shell quoting evasions removed) or `code` 
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -73,7 +75,12 @@ class Rule:
     view: View = "text"
     pattern: re.Pattern[str] | None = None
     prefilter: tuple[str, ...] = ()
-    prefilter_set: frozenset[str] = frozenset()
+    # The prefilter split (see `_prefilter`): word literals and other substrings.
+    prefilter_keys: frozenset[str] = frozenset()
+    prefilter_subs: frozenset[str] = frozenset()
+    # Longest match the regex can produce, when finite and the pattern has no `$`: lets the
+    # engine search only windows around prefilter hits instead of the whole text.
+    window: int | None = None
     words: frozenset[str] = frozenset()
     # Multi-word phrases as (first word, full phrase) for a cheap set check before `in`.
     sequences: tuple[tuple[str, str], ...] = ()
@@ -99,7 +106,7 @@ def _strings(value: Any, what: str) -> tuple[str, ...]:
 def _rule(family: str, defaults: Mapping[str, Any], entry: Mapping[str, Any]) -> Rule:
     known = {
         "id", "description", "targets", "operator", "action", "score", "paranoia", "view",
-        "pattern", "prefilter", "phrases", "match", "gap", "max", "min", "min_length", "chars",
+        "pattern", "phrases", "match", "gap", "max", "min", "min_length", "chars",
     }
     unknown = set(entry) - known
     rule_id = entry.get("id")
@@ -128,9 +135,11 @@ def _rule(family: str, defaults: Mapping[str, Any], entry: Mapping[str, Any]) ->
         if not isinstance(pattern, str) or _has_upper_literal(pattern):
             raise ValueError(f"{rule_id}: pattern must be a lower-case regex string")
         fields["pattern"] = re.compile(pattern)
-        if "prefilter" in entry:
-            fields["prefilter"] = _strings(entry["prefilter"], f"{rule_id}.prefilter")
-            fields["prefilter_set"] = frozenset(fields["prefilter"])
+        # The prefilter is derived from the pattern, never hand-written: it cannot miss.
+        fields["prefilter"] = derived_prefilter(pattern)
+        keys, subs = _prefilter(fields["prefilter"])
+        fields["prefilter_keys"], fields["prefilter_subs"] = keys, subs
+        fields["window"] = _window(pattern)
     elif operator == "phrases":
         phrases = _strings(entry.get("phrases"), f"{rule_id}.phrases")
         if any(phrase != phrase.casefold() for phrase in phrases):
@@ -170,6 +179,106 @@ def _rule(family: str, defaults: Mapping[str, Any], entry: Mapping[str, Any]) ->
         view=view,
         **fields,
     )
+
+
+_WORD_LITERAL = re.compile(r"[a-z0-9_]+")
+
+
+def _prefilter(literals: Sequence[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """Splits prefilter literals into word literals and other substrings.
+
+    Both mean "occurs as a substring". A literal made only of word characters can only occur
+    inside one word, so the engine looks for it in the text's deduplicated vocabulary (each
+    distinct word once) instead of the whole text — the same answer from a shorter string.
+    Literals with spaces or punctuation are looked for in the text itself.
+    """
+    words: set[str] = set()
+    subs: set[str] = set()
+    for literal in literals:
+        (words if _WORD_LITERAL.fullmatch(literal) else subs).add(literal)
+    return frozenset(words), frozenset(subs)
+
+
+def derived_prefilter(pattern: str) -> tuple[str, ...]:
+    """Literals of which every match of `pattern` contains at least one, read from the
+    parsed pattern itself (so they cannot drift from it): a sequence contributes its most
+    selective required part, an alternation the union of its branches' parts, a repeat with
+    a minimum of one its body's. Empty when no such set exists (the rule always runs).
+    """
+    try:
+        constants: Any = importlib.import_module("re._constants")
+        parser: Any = importlib.import_module("re._parser")
+    except ImportError:  # pragma: no cover - other Python implementations
+        return ()
+    found = _required(parser.parse(pattern), constants)
+    return tuple(sorted(found)) if found else ()
+
+
+def _required(sequence: Any, c: Any) -> frozenset[str] | None:
+    """A set of strings one of which every match of `sequence` contains, or None."""
+    candidates: list[frozenset[str]] = []
+    run = ""
+    for op, av in sequence:
+        if op == c.LITERAL:
+            run += chr(av)
+            continue
+        if run:
+            candidates.append(frozenset([run]))
+            run = ""
+        if op == c.SUBPATTERN:
+            part = _required(av[-1], c)
+        elif op == c.BRANCH:
+            branches = [_required(branch, c) for branch in av[1]]
+            part = None
+            if all(branch is not None for branch in branches):
+                part = frozenset(literal for branch in branches if branch for literal in branch)
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT) and av[0] >= 1:
+            part = _required(av[2], c)
+        elif op == c.IN and 0 < len(av) <= 4 and all(item[0] == c.LITERAL for item in av):
+            part = frozenset(chr(item[1]) for item in av)
+        else:
+            part = None
+        if part:
+            candidates.append(part)
+    if run:
+        candidates.append(frozenset([run]))
+    if not candidates:
+        return None
+    # Most selective: the set whose shortest literal is longest, then the smallest set.
+    return max(candidates, key=lambda part: (min(map(len, part)), -len(part)))
+
+
+def _window(pattern: str) -> int | None:
+    """The pattern's maximum match width if finite and small, else None (search everything).
+
+    Uses CPython's own regex parser (`re._parser`, present in CPython and Pyodide alike); if it
+    is missing the engine simply searches whole texts.
+    """
+    try:
+        constants: Any = importlib.import_module("re._constants")
+        parser: Any = importlib.import_module("re._parser")
+    except ImportError:  # pragma: no cover - other Python implementations
+        return None
+    parsed = parser.parse(pattern)
+    if any(op == constants.AT and av in (constants.AT_END, constants.AT_END_STRING)
+           for op, av in _walk(parsed)):
+        return None
+    _, high = parsed.getwidth()
+    return high if high <= 4096 else None
+
+
+def _walk(sub: Any) -> Iterable[tuple[Any, Any]]:
+    for op, av in sub:
+        yield op, av
+        if isinstance(av, (list, tuple)):
+            for item in av:
+                if hasattr(item, "data") or (isinstance(item, list) and item
+                                             and isinstance(item[0], tuple)):
+                    yield from _walk(item)
+                elif isinstance(item, list):
+                    for branch in item:
+                        if hasattr(branch, "data"):
+                            yield from _walk(branch)
 
 
 _UPPER_LITERAL = re.compile(r"(?<!\\)[A-Z]")
