@@ -54,13 +54,13 @@ def test_false_positive_ceiling(rates: dict[str, float], key: str, ceiling: floa
 
 def test_prefilters_and_windows_never_change_a_decision() -> None:
     """The derived prefilters and match windows are only a speed-up: on real inputs (every
-    fifth sample of every corpus) the engine decides exactly as when it runs every rule on
+    tenth sample of every corpus) the engine decides exactly as when it runs every rule on
     the whole text."""
     from gpushield_edge.waf import Engine, WafSettings, load_rules
 
     fast = Engine(load_rules(), WafSettings())
     reference = Engine(load_rules(), WafSettings(), prefilter=False)
-    samples = all_samples(corpora_dir())[::5]
+    samples = all_samples(corpora_dir())[::10]
     differing = [sample.items for sample in samples
                  if set(fast.evaluate(sample.items).rule_ids)
                  != set(reference.evaluate(sample.items).rule_ids)]
