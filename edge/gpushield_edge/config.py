@@ -16,6 +16,8 @@ from .backends.runpod import RunPodConfig
 from .costs import SECTIONS as COST_SECTIONS
 from .costs import CostConfig, parse_costs
 from .tokens.config import TokensConfig, parse_tokens_config
+from .waf.engine import WafSettings
+from .waf.settings import parse_waf_settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +47,8 @@ class GateConfig:
     tokens: TokensConfig = field(default_factory=TokensConfig)
     # Prices, account budgets, alerts, anomaly guard (costs.py).
     costs: CostConfig = field(default_factory=CostConfig)
+    # The `[waf]` section: rule engine modes, paranoia level, threshold (see waf/settings.py).
+    waf: WafSettings = field(default_factory=WafSettings)
 
     @property
     def largest_body(self) -> int:
@@ -65,7 +69,7 @@ def parse_config(document: Mapping[str, Any], secrets: Mapping[str, str]) -> Gat
         "clock_skew_s", "max_signature_window_s", "max_header_bytes", "max_body_bytes",
         "public_authority", "guard_timeout_s",
     })
-    _reject_unknown("top level", document, {"gate", "models", "tokens", *COST_SECTIONS})
+    _reject_unknown("top level", document, {"gate", "models", "tokens", "waf", *COST_SECTIONS})
     models: dict[str, ModelConfig] = {}
     for name, entry in dict(document.get("models", {})).items():
         entry = dict(entry)
@@ -93,4 +97,5 @@ def parse_config(document: Mapping[str, Any], secrets: Mapping[str, str]) -> Gat
     tokens = parse_tokens_config(document.get("tokens", {}), secrets,
                                  gate.get("public_authority"))
     costs = parse_costs(document, secrets, {name: "runpod" for name in models})
-    return GateConfig(models=models, tokens=tokens, costs=costs, **gate)
+    waf = parse_waf_settings(dict(document.get("waf", {})), routes=models)
+    return GateConfig(models=models, tokens=tokens, costs=costs, waf=waf, **gate)

@@ -63,6 +63,8 @@ class RequestContext:
     stage: str = "route"
     # The catalog code the request was refused with (for the audit event).
     code: str | None = None
+    # The WAF decision's rule ids and score, when any rule matched (audit `extra["waf"]`).
+    waf: dict[str, Any] | None = None
     response_headers: list[tuple[str, str]] = field(default_factory=list)
     # Admin API requests: what was done, to which key (audited; never a secret).
     admin_action: str | None = None

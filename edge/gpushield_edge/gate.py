@@ -165,6 +165,8 @@ class Gate:
             extra["country"] = ctx.request.client_country
         if replayed:
             extra["idempotent_replay"] = True
+        if ctx.waf is not None:
+            extra["waf"] = ctx.waf
         if ctx.admin_action is not None:
             extra["admin_action"] = ctx.admin_action
             extra["admin_target"] = ctx.admin_target

@@ -3,6 +3,7 @@
     parse         size caps on headers and body, media type, bounded JSON
     authenticate  RFC 9421 signature shape and freshness, RFC 9530 Content-Digest
     input_policy  the model's published input bounds
+    inspect       WAF rules (injection, traversal, XSS, SSRF, prompt injection, secrets)
     admit         the key's guard: signature under the key's secret, key status/expiry,
                   model scope, nonce replay, idempotency, rate, concurrency — one transaction
     forward       the backend job, under the key's per-call GPU-time cap
@@ -17,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from .context import RequestContext, Services
-from .stages import admit, authenticate, forward, input_policy, parse
+from .stages import admit, authenticate, forward, input_policy, inspect, parse
 
 Stage = tuple[str, Callable[[RequestContext, Services], Awaitable[None]]]
 
@@ -25,6 +26,7 @@ INFER_PIPELINE: tuple[Stage, ...] = (
     ("parse", parse.run),
     ("authenticate", authenticate.run),
     ("input_policy", input_policy.run),
+    ("inspect", inspect.run),
     ("admit", admit.run),
     ("forward", forward.run),
 )

@@ -95,6 +95,8 @@ CATALOG: dict[str, ErrorKind] = _kinds(
     ErrorKind("parameter_missing", 422, "Input lacks a required parameter"),
     ErrorKind("parameter_type", 422, "Input parameter has the wrong type"),
     ErrorKind("parameter_out_of_range", 422, "Input parameter is out of range"),
+    # -- inspection (WAF rules) -----------------------------------------------------------------
+    ErrorKind("request_blocked", 403, "Request matched the gate's injection rules"),
     # -- admission ----------------------------------------------------------------------------
     ErrorKind("rate_limited", 429, "Request rate limit exceeded", retryable=True),
     ErrorKind("concurrency_limited", 429, "Too many requests in flight", retryable=True),

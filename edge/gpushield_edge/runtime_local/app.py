@@ -58,10 +58,12 @@ def load_config_document(path: Path | None) -> dict[str, Any]:
         merged["models"] = user["models"]
     if "tokens" in user:
         merged["tokens"] = user["tokens"]
+    if "waf" in user:  # settings merge one by one, like [gate]
+        merged["waf"] = {**document.get("waf", {}), **user["waf"]}
     for section in COST_SECTIONS:  # cost settings come only from the user's file
         if section in user:
             merged[section] = user[section]
-    unknown = set(user) - {"gate", "models", "tokens", *COST_SECTIONS}
+    unknown = set(user) - {"gate", "models", "tokens", "waf", *COST_SECTIONS}
     if unknown:
         raise ValueError(f"{path}: unknown sections {sorted(unknown)}")
     return merged

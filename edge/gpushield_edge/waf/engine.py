@@ -1,0 +1,442 @@
+"""The rule engine: CRS-style anomaly scoring over normalised targets, one Decision per request.
+
+Like OWASP CRS, most rules only add to an anomaly score and the request is refused when the
+score reaches a threshold (default 5: one critical match, or two weaker ones); a rule with
+action `block` refuses on its own, and `log` rules are only reported. Each family has a mode —
+`block`, `shadow` (decide and report, never refuse) or `off` — and a route's mode caps its
+families' modes, so a model can be put in shadow while rules are tuned for it.
+
+The Decision carries rule ids and the score, never the matched text: it goes into the audit
+trail and the problem+json answer, and both must be free of request content.
+
+An exception inside the engine is a bug in a rule or in the engine; the request is refused
+(`fail_open = false`, the default) because an attacker who can make the WAF crash must not get
+through by doing so.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .normalize import Views, cmdline_view, code_view, normalize
+from .rules import Rule, words_of
+from .ssrf import has_internal_url
+
+__all__ = ["MODES", "Decision", "Engine", "WafSettings"]
+
+Mode = Literal["block", "shadow", "off"]
+MODES: tuple[str, ...] = ("off", "shadow", "block")  # weakest first
+_FORM_TARGETS = frozenset({"query", "body", "names"})
+# A name directly before `(`: identifiers with dots/$ (`dbms_pipe.receive_message`, `$.get`).
+_CALL = re.compile(r"([a-z_$][a-z0-9_$.]{0,63})(\s{0,8})\(")
+
+
+@dataclass(frozen=True, slots=True)
+class WafSettings:
+    """The `[waf]` configuration section (see runtime_local/default.toml for the documented
+    defaults). Mappings are tuples of pairs so settings are hashable and an engine can be
+    built once per distinct configuration."""
+
+    mode: Mode = "block"
+    paranoia_level: int = 1
+    threshold: int = 5
+    fail_open: bool = False
+    # Characters inspected per value (after this, a value is not looked at: the body-size
+    # caps of the parse stage bound how much can hide past it).
+    max_inspect_chars: int = 16 * 1024
+    decode_depth: int = 2
+    families: tuple[tuple[str, Mode], ...] = ()
+    # Per route (model name) mode: caps every family's mode on that route.
+    routes: tuple[tuple[str, Mode], ...] = ()
+
+    def family_mode(self, family: str, route: str | None) -> Mode:
+        family_mode = dict(self.families).get(family, "block")
+        route_mode = dict(self.routes).get(route, self.mode) if route else self.mode
+        return min(family_mode, route_mode, key=MODES.index)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the engine decided: `block` refuses, `shadow` would have refused (reported only),
+    `allow` lets the request on. `score` counts enforcing and shadow families alike."""
+
+    action: Literal["allow", "shadow", "block"]
+    score: int = 0
+    rule_ids: tuple[str, ...] = ()
+    families: tuple[str, ...] = ()
+    error: bool = False
+
+    def audit(self) -> dict[str, object]:
+        """The audit/problem view: ids, score and outcome, no request content."""
+        document: dict[str, object] = {
+            "action": self.action, "score": self.score, "rule_ids": list(self.rules_sorted),
+        }
+        if self.error:
+            document["engine_error"] = True
+        return document
+
+    @property
+    def rules_sorted(self) -> tuple[str, ...]:
+        return tuple(sorted(self.rule_ids))
+
+
+@dataclass(slots=True)
+class _Matches:
+    ids: list[str] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+    enforced_score: int = 0
+    total_score: int = 0
+    enforced_block: bool = False
+    shadow_block: bool = False
+    families: dict[str, None] = field(default_factory=dict)
+
+
+# ASCII characters that end a word become spaces before splitting into words.
+_NON_WORD = {code: " " for code in range(128)
+             if not (chr(code).isalnum() or chr(code) == "_")}
+MAX_WINDOWS = 32
+
+
+def _entropy(text: str) -> float:
+    counts = Counter(text)
+    length = len(text)
+    return -sum(n / length * math.log2(n / length) for n in counts.values())
+
+
+def _vocabulary(text: str) -> str:
+    """Each distinct word of `text` once, space-separated: a word-only literal occurs in the
+    text exactly when it occurs in this (shorter) string."""
+    return " ".join(set(text.translate(_NON_WORD).split()))
+
+
+@dataclass(frozen=True, slots=True)
+class _TargetPlan:
+    """One target's rules, indexed by their prefilter literals so that only rules whose
+    literals occur are even looked at (most rules never are, for an ordinary value)."""
+
+    rules: tuple[Rule, ...]
+    words: tuple[str, ...]
+    substrings: tuple[str, ...]
+    always: tuple[Rule, ...]  # no prefilter: evaluated on every value
+    # Per view: prefilter key / substring -> the rules that listed it.
+    by_key: dict[str, dict[str, tuple[Rule, ...]]]
+    by_sub: dict[str, dict[str, tuple[Rule, ...]]]
+    order: dict[str, int]
+
+    @classmethod
+    def build(cls, rules: tuple[Rule, ...]) -> _TargetPlan:
+        by_key: dict[str, dict[str, tuple[Rule, ...]]] = {}
+        by_sub: dict[str, dict[str, tuple[Rule, ...]]] = {}
+        for rule in rules:
+            for key in rule.prefilter_keys:
+                index = by_key.setdefault(rule.view, {})
+                index[key] = (*index.get(key, ()), rule)
+            for sub in rule.prefilter_subs:
+                index = by_sub.setdefault(rule.view, {})
+                index[sub] = (*index.get(sub, ()), rule)
+        return cls(
+            rules=rules,
+            words=tuple(sorted({lit for rule in rules for lit in rule.prefilter_keys})),
+            substrings=tuple(sorted({lit for rule in rules for lit in rule.prefilter_subs})),
+            always=tuple(rule for rule in rules if not rule.prefilter),
+            by_key=by_key,
+            by_sub=by_sub,
+            order={rule.id: index for index, rule in enumerate(rules)},
+        )
+
+
+class _ViewCache:
+    """Per value: the extra views, word keys, present substrings and called names are computed
+    at most once per text, on demand, and shared by every rule."""
+
+    __slots__ = ("_calls", "_cmd", "_code", "_keys", "_plan", "_subs", "_words", "views")
+
+    def __init__(self, views: Views, plan: _TargetPlan) -> None:
+        self.views = views.all()
+        self._plan = plan
+        self._cmd: tuple[str, ...] | None = None
+        self._code: tuple[str, ...] | None = None
+        self._words: dict[str, frozenset[str]] = {}
+        self._calls: dict[str, dict[str, int]] = {}
+        self._keys: dict[str, frozenset[str]] = {}
+        self._subs: dict[str, frozenset[str]] = {}
+
+    def _present_keys(self, text: str) -> frozenset[str]:
+        keys = self._keys.get(text)
+        if keys is None:
+            vocabulary = _vocabulary(text)
+            keys = self._keys[text] = frozenset(
+                [literal for literal in self._plan.words if literal in vocabulary])
+        return keys
+
+    def _present_subs(self, text: str) -> frozenset[str]:
+        subs = self._subs.get(text)
+        if subs is None:
+            subs = self._subs[text] = frozenset(
+                [literal for literal in self._plan.substrings if literal in text])
+        return subs
+
+    def candidates(self) -> list[Rule]:
+        """The rules worth evaluating on this value, in rule-file order: those without a
+        prefilter, and those with a prefilter literal present in one of their view's texts."""
+        plan = self._plan
+        chosen: dict[str, Rule] = {rule.id: rule for rule in plan.always}
+        for view in ("text", "cmdline", "code"):
+            by_key = plan.by_key.get(view)
+            by_sub = plan.by_sub.get(view)
+            if not by_key and not by_sub:
+                continue
+            for text in self.texts_of(view):
+                if by_key:
+                    for key in self._present_keys(text).intersection(by_key):
+                        chosen.update((rule.id, rule) for rule in by_key[key])
+                if by_sub:
+                    for sub in self._present_subs(text).intersection(by_sub):
+                        chosen.update((rule.id, rule) for rule in by_sub[sub])
+        return sorted(chosen.values(), key=lambda rule: plan.order[rule.id])
+
+    def hits(self, text: str, rule: Rule) -> tuple[str, ...]:
+        """The rule's prefilter needles found in `text` (empty: the regex cannot match)."""
+        found: tuple[str, ...] = ()
+        if rule.prefilter_keys:
+            keys = self._present_keys(text)
+            if not rule.prefilter_keys.isdisjoint(keys):
+                found = tuple(rule.prefilter_keys & keys)
+        if rule.prefilter_subs:
+            subs = self._present_subs(text)
+            if not rule.prefilter_subs.isdisjoint(subs):
+                found += tuple(rule.prefilter_subs & subs)
+        return found
+
+    def texts(self, rule: Rule) -> tuple[str, ...]:
+        return self.texts_of(rule.view)
+
+    def texts_of(self, view: str) -> tuple[str, ...]:
+        if view == "text":
+            return self.views
+        if view == "code":
+            if self._code is None:
+                self._code = tuple(code_view(text) for text in self.views)
+            return self._code
+        if self._cmd is None:
+            self._cmd = tuple(cmdline_view(text) for text in self.views)
+        return self._cmd
+
+    def calls(self, text: str) -> dict[str, int]:
+        """Names written like function calls, with the fewest spaces seen before `(`."""
+        calls = self._calls.get(text)
+        if calls is None:
+            calls = {}
+            if "(" in text:
+                for match in _CALL.finditer(text):
+                    name, gap = match.group(1), len(match.group(2))
+                    if gap < calls.get(name, 9):
+                        calls[name] = gap
+            self._calls[text] = calls
+        return calls
+
+    def words(self, text: str) -> frozenset[str]:
+        words = self._words.get(text)
+        if words is None:
+            words = self._words[text] = words_of(text)
+        return words
+
+
+def _matches(rule: Rule, text: str, cache: _ViewCache, prefilter: bool = True) -> bool:
+    operator = rule.operator
+    if operator == "regex":
+        pattern = rule.pattern
+        assert pattern is not None
+        if not rule.prefilter or not prefilter:
+            return pattern.search(text) is not None
+        needles = cache.hits(text, rule)
+        if not needles:
+            return False
+        if rule.window is None:
+            return pattern.search(text) is not None
+        return _search_windows(pattern, text, needles, rule.window)
+    if operator == "phrases":
+        if rule.substrings:
+            return any(phrase in text for phrase in rule.substrings)
+        if rule.calls:
+            return any(name in rule.calls and gap <= rule.call_gap
+                       for name, gap in cache.calls(text).items())
+        words = cache.words(text)
+        if not rule.words.isdisjoint(words):
+            return True
+        return any(first in words and _has_phrase(text, phrase)
+                   for first, phrase in rule.sequences)
+    if operator == "private_url":
+        return has_internal_url(text)
+    if operator == "length":
+        return len(text) > rule.limit
+    if len(text) < rule.min_length:
+        return False
+    if operator == "entropy":
+        return _entropy(text) >= rule.limit
+    share = sum(1 for char in text if char in rule.chars) / len(text)
+    return share >= rule.limit
+
+
+def _search_windows(pattern: re.Pattern[str], text: str, needles: tuple[str, ...],
+                    width: int) -> bool:
+    """Searches only around the needles' occurrences: a match contains one of them and is at
+    most `width` long, so it lies within `width` characters of it. Many occurrences (an input
+    built to defeat this) fall back to one whole-text search: never worse than no windows."""
+    spans: list[tuple[int, int]] = []
+    for needle in needles:
+        start = text.find(needle)
+        while start != -1:
+            if len(spans) >= MAX_WINDOWS:
+                return pattern.search(text) is not None
+            # +8 on the right: lookaheads and \b just past a match's last character.
+            spans.append((max(0, start - width), start + len(needle) + width + 8))
+            start = text.find(needle, start + 1)
+    spans.sort()
+    merged_end = -1
+    merged_start = 0
+    for start, end in spans:
+        if start > merged_end:
+            if merged_end >= 0 and pattern.search(text, merged_start, merged_end):
+                return True
+            merged_start, merged_end = start, end
+        else:
+            merged_end = max(merged_end, end)
+    return merged_end >= 0 and pattern.search(text, merged_start, merged_end) is not None
+
+
+def _has_phrase(text: str, phrase: str) -> bool:
+    """`phrase` occurs in `text` on word boundaries (bounded: one scan per occurrence)."""
+    start = text.find(phrase)
+    end_gap = len(phrase)
+    while start != -1:
+        before = text[start - 1] if start else " "
+        after_index = start + end_gap
+        after = text[after_index] if after_index < len(text) else " "
+        if not (before.isalnum() or before == "_") and not (after.isalnum() or after == "_"):
+            return True
+        start = text.find(phrase, start + 1)
+    return False
+
+
+class Engine:
+    """Rules selected for one paranoia level, grouped by target, ready to evaluate."""
+
+    def __init__(self, rules: Sequence[Rule], settings: WafSettings,
+                 *, prefilter: bool = True) -> None:
+        """`prefilter=False` evaluates every rule on the whole text: the reference the
+        prefilters and windows must agree with (tests compare the two on the corpora)."""
+        self.settings = settings
+        self.prefilter = prefilter
+        active = [rule for rule in rules if rule.paranoia <= settings.paranoia_level]
+        self.rules = tuple(active)
+        self._by_target: dict[str, tuple[Rule, ...]] = {}
+        for rule in active:
+            for target in rule.targets:
+                self._by_target[target] = (*self._by_target.get(target, ()), rule)
+        self._plans = {
+            target: _TargetPlan.build(rules) for target, rules in self._by_target.items()
+        }
+        self._modes: dict[str | None, dict[str, Mode]] = {}
+
+    def _modes_for(self, route: str | None) -> dict[str, Mode]:
+        modes = self._modes.get(route)
+        if modes is None:
+            modes = {rule.family: self.settings.family_mode(rule.family, route)
+                     for rule in self.rules}
+            if len(self._modes) < 1024:  # routes are configured model names: few
+                self._modes[route] = modes
+        return modes
+
+    def evaluate(self, items: Iterable[tuple[str, str]], route: str | None = None) -> Decision:
+        """Inspects (target, value) pairs; never raises (see the fail-open setting)."""
+        try:
+            return self._evaluate(items, route)
+        except Exception:
+            # Deliberately not logged with the exception text: it could quote the request.
+            action: Literal["allow", "block"] = "allow" if self.settings.fail_open else "block"
+            return Decision(action=action, error=True)
+
+    def _evaluate(self, items: Iterable[tuple[str, str]], route: str | None) -> Decision:
+        settings = self.settings
+        modes = self._modes_for(route)
+        found = _Matches()
+        for target, value in items:
+            plan = self._plans.get(target)
+            if plan is None or not value:
+                continue
+            cache = _ViewCache(
+                normalize(value, max_chars=settings.max_inspect_chars,
+                          depth=settings.decode_depth, form=target in _FORM_TARGETS),
+                plan,
+            )
+            for rule in cache.candidates() if self.prefilter else plan.rules:
+                if rule.id in found.seen:
+                    continue
+                mode = modes[rule.family]
+                if mode == "off":
+                    continue
+                if any(_matches(rule, text, cache, self.prefilter)
+                       for text in cache.texts(rule)):
+                    self._record(found, rule, mode)
+        return self._decide(found)
+
+    def _record(self, found: _Matches, rule: Rule, mode: Mode) -> None:
+        found.seen.add(rule.id)
+        found.ids.append(rule.id)
+        found.families[rule.family] = None
+        if rule.action == "log":
+            return
+        found.total_score += rule.score
+        if mode == "block":
+            found.enforced_score += rule.score
+            found.enforced_block |= rule.action == "block"
+        else:
+            found.shadow_block |= rule.action == "block"
+
+    def _decide(self, found: _Matches) -> Decision:
+        threshold = self.settings.threshold
+        if found.enforced_block or found.enforced_score >= threshold:
+            action: Literal["allow", "shadow", "block"] = "block"
+        elif found.shadow_block or found.total_score >= threshold:
+            action = "shadow"
+        else:
+            action = "allow"
+        return Decision(action, found.total_score, tuple(found.ids), tuple(found.families))
+
+
+def request_items(
+    path: str, query: str, headers: Mapping[str, str], skip_headers: frozenset[str]
+) -> list[tuple[str, str]]:
+    """The HTTP parts of a request as (target, value) pairs: path, each query argument's name
+    and value, and each header value not in `skip_headers`."""
+    items: list[tuple[str, str]] = [("path", path)]
+    items.extend(form_items("query", query))
+    items.extend(("headers", value) for name, value in headers.items()
+                 if name not in skip_headers)
+    return items
+
+
+MAX_FORM_ARGS = 128
+
+
+def form_items(target: str, encoded: str) -> list[tuple[str, str]]:
+    """A form-encoded string split into names and values (decoding happens in normalize)."""
+    items: list[tuple[str, str]] = []
+    if not encoded:
+        return items
+    # The last part keeps any remainder unsplit, so nothing past the cap goes uninspected.
+    for part in encoded.split("&", MAX_FORM_ARGS - 1):
+        name, sep, value = part.partition("=")
+        if sep:
+            items.append(("names", name))
+            items.append((target, value))
+        else:
+            # A bare value (`?payload`): no name, the whole part is the value.
+            items.append((target, name))
+    return items

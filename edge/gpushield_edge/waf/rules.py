@@ -1,0 +1,330 @@
+"""Declarative rules, loaded from the JSON data files in `rules/` (one file per family).
+
+A rule says *where* to look (targets), *what* to look for (an operator and its argument),
+*how strongly* (action and score) and *from which paranoia level on* it runs. Rules are data so
+that they ship in the Worker bundle as plain files, can be reviewed without reading code, and
+can be linted (tests/waf/test_redos.py checks every regex for linear-time shape).
+
+Operators:
+- `regex`: `re.search` on the canonical (lower-case, decoded) text. No `re.I` — the text is
+  already case-folded — and every quantifier bounded, so a search is linear in the input.
+  The engine derives from each pattern the literals one of which every match contains
+  (`derived_prefilter`) and runs the regex only where one occurs: most rules never run on an
+  ordinary prompt, which is where the speed comes from.
+- `phrases`: a set of words or word sequences, matched on word boundaries (`match: "word"`),
+  as plain substrings (`match: "substring"`), or as names called like functions
+  (`match: "call"`: `name(`, with at most `gap` spaces before the parenthesis).
+- `length`: the value is longer than `max` characters.
+- `entropy` / `ratio`: Shannon entropy in bits per character, or the share of characters from
+  `chars`, at least `min`, on values of at least `min_length` characters.
+- `private_url`: a URL whose host is internal (loopback, private, link-local, metadata), as
+  decided by `ipaddress` in ssrf.py — a regex cannot do CIDR arithmetic or octal hosts.
+
+Views: `text` (canonical), `cmdline` (shell quoting evasions removed) or `code` (SQL/JS
+`/* */` comments removed).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = [
+    "ACTIONS",
+    "OPERATORS",
+    "TARGETS",
+    "Rule",
+    "load_rules",
+    "parse_rule_file",
+]
+
+Action = Literal["block", "score", "log"]
+Operator = Literal["regex", "phrases", "length", "entropy", "ratio", "private_url"]
+View = Literal["text", "cmdline", "code"]
+
+ACTIONS: tuple[str, ...] = ("block", "score", "log")
+OPERATORS: tuple[str, ...] = ("regex", "phrases", "length", "entropy", "ratio", "private_url")
+# path: the URL path; query / body: form-encoded argument values, one by one; names: the
+# argument names (and JSON keys); headers: header values; prompt: the model's prompt field;
+# json: every other JSON string.
+TARGETS: tuple[str, ...] = ("path", "query", "names", "headers", "body", "prompt", "json")
+VIEWS: tuple[str, ...] = ("text", "cmdline", "code")
+
+RULES_DIR = Path(__file__).parent / "rules"
+_WORD_SPLIT = re.compile(r"[^\w]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One detection: see the module docstring for the meaning of each field."""
+
+    id: str
+    family: str
+    description: str
+    targets: frozenset[str]
+    operator: Operator
+    action: Action = "score"
+    score: int = 5
+    paranoia: int = 1
+    view: View = "text"
+    pattern: re.Pattern[str] | None = None
+    prefilter: tuple[str, ...] = ()
+    # The prefilter split (see `_prefilter`): word literals and other substrings.
+    prefilter_keys: frozenset[str] = frozenset()
+    prefilter_subs: frozenset[str] = frozenset()
+    # Longest match the regex can produce, when finite and the pattern has no `$`: lets the
+    # engine search only windows around prefilter hits instead of the whole text.
+    window: int | None = None
+    words: frozenset[str] = frozenset()
+    # Multi-word phrases as (first word, full phrase) for a cheap set check before `in`.
+    sequences: tuple[tuple[str, str], ...] = ()
+    substrings: tuple[str, ...] = ()
+    calls: frozenset[str] = frozenset()
+    call_gap: int = 0
+    limit: float = 0.0
+    min_length: int = 0
+    chars: frozenset[str] = frozenset()
+
+    @property
+    def source(self) -> str | None:
+        """The regex source (for the ReDoS lint), or None for other operators."""
+        return self.pattern.pattern if self.pattern is not None else None
+
+
+def _strings(value: Any, what: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise ValueError(f"{what} must be a list of non-empty strings")
+    return tuple(value)
+
+
+def _rule(family: str, defaults: Mapping[str, Any], entry: Mapping[str, Any]) -> Rule:
+    known = {
+        "id", "description", "targets", "operator", "action", "score", "paranoia", "view",
+        "pattern", "phrases", "match", "gap", "max", "min", "min_length", "chars",
+    }
+    unknown = set(entry) - known
+    rule_id = entry.get("id")
+    if not isinstance(rule_id, str) or not rule_id:
+        raise ValueError(f"{family}: a rule has no id")
+    if unknown:
+        raise ValueError(f"{rule_id}: unknown fields {sorted(unknown)}")
+    targets = frozenset(_strings(entry.get("targets", defaults.get("targets")), "targets"))
+    if not targets <= set(TARGETS):
+        raise ValueError(f"{rule_id}: unknown targets {sorted(targets - set(TARGETS))}")
+    operator = entry.get("operator")
+    action = entry.get("action", "score")
+    view = entry.get("view", "text")
+    paranoia = entry.get("paranoia", 1)
+    score = entry.get("score", 5)
+    if operator not in OPERATORS or action not in ACTIONS or view not in VIEWS:
+        raise ValueError(f"{rule_id}: bad operator, action or view")
+    if not isinstance(paranoia, int) or not 1 <= paranoia <= 4:
+        raise ValueError(f"{rule_id}: paranoia must be 1..4")
+    if not isinstance(score, int) or score < 0:
+        raise ValueError(f"{rule_id}: score must be a non-negative integer")
+    fields: dict[str, Any] = {}
+    if operator == "regex":
+        pattern = entry.get("pattern")
+        # Text is case-folded before matching; an upper-case literal could never match.
+        if not isinstance(pattern, str) or _has_upper_literal(pattern):
+            raise ValueError(f"{rule_id}: pattern must be a lower-case regex string")
+        fields["pattern"] = re.compile(pattern)
+        # The prefilter is derived from the pattern, never hand-written: it cannot miss.
+        fields["prefilter"] = derived_prefilter(pattern)
+        keys, subs = _prefilter(fields["prefilter"])
+        fields["prefilter_keys"], fields["prefilter_subs"] = keys, subs
+        fields["window"] = _window(pattern)
+    elif operator == "phrases":
+        phrases = _strings(entry.get("phrases"), f"{rule_id}.phrases")
+        if any(phrase != phrase.casefold() for phrase in phrases):
+            raise ValueError(f"{rule_id}: phrases must be case-folded")
+        match = entry.get("match", "word")
+        if match == "substring":
+            fields["substrings"] = phrases
+        elif match == "call":
+            fields["calls"] = frozenset(phrases)
+            fields["call_gap"] = int(entry.get("gap", 0))
+            if not 0 <= fields["call_gap"] <= 8:
+                raise ValueError(f"{rule_id}: gap must be 0..8")
+        else:
+            single = [p for p in phrases if words_of(p) - {""} == {p}]
+            fields["words"] = frozenset(single)
+            fields["sequences"] = tuple(
+                (next(w for w in _WORD_SPLIT.split(p) if w), p) for p in phrases if p not in single
+            )
+    elif operator == "length":
+        fields["limit"] = float(entry["max"])
+    elif operator == "private_url":
+        pass
+    else:
+        fields["limit"] = float(entry["min"])
+        fields["min_length"] = int(entry.get("min_length", 1))
+        if operator == "ratio":
+            fields["chars"] = frozenset(str(entry["chars"]))
+    return Rule(
+        id=rule_id,
+        family=family,
+        description=str(entry.get("description", "")),
+        targets=targets,
+        operator=operator,
+        action=action,
+        score=score,
+        paranoia=paranoia,
+        view=view,
+        **fields,
+    )
+
+
+_WORD_LITERAL = re.compile(r"[a-z0-9_]+")
+
+
+def _prefilter(literals: Sequence[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """Splits prefilter literals into word literals and other substrings.
+
+    Both mean "occurs as a substring". A literal made only of word characters can only occur
+    inside one word, so the engine looks for it in the text's deduplicated vocabulary (each
+    distinct word once) instead of the whole text — the same answer from a shorter string.
+    Literals with spaces or punctuation are looked for in the text itself.
+    """
+    words: set[str] = set()
+    subs: set[str] = set()
+    for literal in literals:
+        (words if _WORD_LITERAL.fullmatch(literal) else subs).add(literal)
+    return frozenset(words), frozenset(subs)
+
+
+def derived_prefilter(pattern: str) -> tuple[str, ...]:
+    """Literals of which every match of `pattern` contains at least one, read from the
+    parsed pattern itself (so they cannot drift from it): a sequence contributes its most
+    selective required part, an alternation the union of its branches' parts, a repeat with
+    a minimum of one its body's. Empty when no such set exists (the rule always runs).
+    """
+    try:
+        constants: Any = importlib.import_module("re._constants")
+        parser: Any = importlib.import_module("re._parser")
+    except ImportError:  # pragma: no cover - other Python implementations
+        return ()
+    found = _required(parser.parse(pattern), constants)
+    return tuple(sorted(found)) if found else ()
+
+
+def _required(sequence: Any, c: Any) -> frozenset[str] | None:
+    """A set of strings one of which every match of `sequence` contains, or None."""
+    candidates: list[frozenset[str]] = []
+    run = ""
+    for op, av in sequence:
+        if op == c.LITERAL:
+            run += chr(av)
+            continue
+        if run:
+            candidates.append(frozenset([run]))
+            run = ""
+        if op == c.SUBPATTERN:
+            part = _required(av[-1], c)
+        elif op == c.BRANCH:
+            branches = [_required(branch, c) for branch in av[1]]
+            part = None
+            if all(branch is not None for branch in branches):
+                part = frozenset(literal for branch in branches if branch for literal in branch)
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT) and av[0] >= 1:
+            part = _required(av[2], c)
+        elif op == c.IN and 0 < len(av) <= 4 and all(item[0] == c.LITERAL for item in av):
+            part = frozenset(chr(item[1]) for item in av)
+        else:
+            part = None
+        if part:
+            candidates.append(part)
+    if run:
+        candidates.append(frozenset([run]))
+    if not candidates:
+        return None
+    # Most selective: the set whose shortest literal is longest, then the smallest set.
+    return max(candidates, key=lambda part: (min(map(len, part)), -len(part)))
+
+
+def _window(pattern: str) -> int | None:
+    """The pattern's maximum match width if finite and small, else None (search everything).
+
+    Uses CPython's own regex parser (`re._parser`, present in CPython and Pyodide alike); if it
+    is missing the engine simply searches whole texts.
+    """
+    try:
+        constants: Any = importlib.import_module("re._constants")
+        parser: Any = importlib.import_module("re._parser")
+    except ImportError:  # pragma: no cover - other Python implementations
+        return None
+    parsed = parser.parse(pattern)
+    if any(op == constants.AT and av in (constants.AT_END, constants.AT_END_STRING)
+           for op, av in _walk(parsed)):
+        return None
+    _, high = parsed.getwidth()
+    return high if high <= 4096 else None
+
+
+def _walk(sub: Any) -> Iterable[tuple[Any, Any]]:
+    for op, av in sub:
+        yield op, av
+        if isinstance(av, (list, tuple)):
+            for item in av:
+                if hasattr(item, "data") or (isinstance(item, list) and item
+                                             and isinstance(item[0], tuple)):
+                    yield from _walk(item)
+                elif isinstance(item, list):
+                    for branch in item:
+                        if hasattr(branch, "data"):
+                            yield from _walk(branch)
+
+
+_UPPER_LITERAL = re.compile(r"(?<!\\)[A-Z]")
+
+
+def _has_upper_literal(pattern: str) -> bool:
+    # Escapes such as \S, \W, \D, \A, \Z are classes/anchors, not literals.
+    return bool(_UPPER_LITERAL.search(re.sub(r"\\[A-Za-z]", "", pattern)))
+
+
+def parse_rule_file(document: Mapping[str, Any]) -> list[Rule]:
+    """Builds the rules of one family file; raises ValueError on anything malformed."""
+    family = document.get("family")
+    if not isinstance(family, str) or not family:
+        raise ValueError("rule file has no family")
+    defaults = {"targets": document.get("targets")}
+    entries = document.get("rules")
+    if not isinstance(entries, list):
+        raise ValueError(f"{family}: rules must be a list")
+    return [_rule(family, defaults, entry) for entry in entries]
+
+
+def _check_unique(rules: Sequence[Rule]) -> None:
+    seen: set[str] = set()
+    for rule in rules:
+        if rule.id in seen:
+            raise ValueError(f"duplicate rule id {rule.id}")
+        seen.add(rule.id)
+
+
+@cache
+def load_rules(directory: Path = RULES_DIR) -> tuple[Rule, ...]:
+    """Every rule shipped with the gate, parsed once per process (rule files never change
+    while a Worker isolate lives)."""
+    rules: list[Rule] = []
+    for path in sorted(directory.glob("*.json")):
+        rules.extend(parse_rule_file(json.loads(path.read_text(encoding="utf-8"))))
+    _check_unique(rules)
+    return tuple(rules)
+
+
+def families(rules: Iterable[Rule]) -> tuple[str, ...]:
+    """The family names, in file order."""
+    return tuple(dict.fromkeys(rule.family for rule in rules))
+
+
+def words_of(text: str) -> frozenset[str]:
+    """The words of a canonical text (shared by every phrase rule of one view)."""
+    return frozenset(_WORD_SPLIT.split(text))
