@@ -148,7 +148,8 @@ def main() -> None:
     table.add_row("gate.handle, signed request", f"{us['gate_signed'][0]:,.1f} µs",
                   f"{us['gate_signed'][1]:,.1f} µs", "1.00×")
     console.print(table)
-    console.print("Pyodide/WebCrypto figures: benchmarks/bench_edge.py (token verification inside the Worker bundle).")
+    console.print("Pyodide/WebCrypto figures: benchmarks/bench_edge.py "
+                  "(token verification inside the Worker bundle).")
 
 
 if __name__ == "__main__":
