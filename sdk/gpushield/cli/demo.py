@@ -25,6 +25,7 @@ from gpushield.devtools.runpod_worker import start_runpod_worker
 from gpushield.devtools.scenarios import Keys, Row, ScenarioEnv, run_scenarios
 from gpushield_edge.admin.service import KeyAdmin, LocalKeyAdmin, NewKey
 from gpushield_edge.keyguard import KeyLimits
+from gpushield_edge.keyguard.budget import BudgetSpec
 from gpushield_edge.runtime_local.app import load_config_document
 from gpushield_edge.runtime_local.clock import SystemClock
 
@@ -35,19 +36,26 @@ OTHER_MODEL = "caption"
 RATE_BURST = 3
 
 
+# The demo's price: 1 micro-unit per GPU-second, at least DEMO_MIN_MICROS a call.
+DEMO_MIN_MICROS = 1000
+
+
 def demo_config(worker_url: str) -> dict[str, object]:
     """The embedded defaults, pointed at the demo's worker, plus a second model that the
-    demo key is not allowed to call."""
+    demo key is not allowed to call, and a price so that budgets mean something."""
     document = load_config_document(None)
     models = document["models"]
     models[MODEL]["backend"]["base_url"] = worker_url
     models[OTHER_MODEL] = copy.deepcopy(models[MODEL])
+    document["prices"] = {"backends": {"runpod": {"micros_per_gpu_s": 1,
+                                                  "min_micros": DEMO_MIN_MICROS}}}
     return document
 
 
-async def _new_key(admin: KeyAdmin, label: str, limits: KeyLimits) -> tuple[str, str]:
-    created = await admin.create(
-        NewKey(scopes=(MODEL,), limits=limits, expires_at=time.time() + 3600, label=label))
+async def _new_key(admin: KeyAdmin, label: str, limits: KeyLimits,
+                   budgets: tuple[BudgetSpec, ...] = ()) -> tuple[str, str]:
+    created = await admin.create(NewKey(scopes=(MODEL,), limits=limits, budgets=budgets,
+                                        expires_at=time.time() + 3600, label=label))
     return created.record.key_id, created.secret
 
 
@@ -60,7 +68,11 @@ async def create_demo_keys(admin: KeyAdmin) -> Keys:
     tight = KeyLimits(rate_per_minute=1, burst=RATE_BURST, max_concurrency=4,
                       max_call_gpu_ms=30_000)
     rate_limited = await _new_key(admin, "batch script", tight)
-    return Keys(main=main, revoked=revoked, rate_limited=rate_limited, rate_burst=RATE_BURST)
+    # Half the price of one call a day: even the first call's worst case does not fit.
+    broke = await _new_key(admin, "intern's notebook", roomy, budgets=(
+        BudgetSpec("day", "day", limit_micros=DEMO_MIN_MICROS // 2),))
+    return Keys(main=main, revoked=revoked, rate_limited=rate_limited, rate_burst=RATE_BURST,
+                over_budget=broke)
 
 
 def _table(rows: list[Row]) -> Table:
