@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .normalize import Views, cmdline_view, code_view, normalize
-from .rules import Rule, words_of
+from .rules import Part, Rule, words_of
 from .ssrf import has_internal_url
 
 __all__ = ["MODES", "Decision", "Engine", "WafSettings"]
@@ -139,10 +139,15 @@ class _TargetPlan:
             for sub in rule.prefilter_subs:
                 index = by_sub.setdefault(rule.view, {})
                 index[sub] = (*index.get(sub, ()), rule)
+        # The parts' own literals are looked up too (see `_matches`).
+        words = {lit for rule in rules for lit in rule.prefilter_keys}
+        words.update(lit for rule in rules for part in rule.parts for lit in part.prefilter_keys)
+        subs = {lit for rule in rules for lit in rule.prefilter_subs}
+        subs.update(lit for rule in rules for part in rule.parts for lit in part.prefilter_subs)
         return cls(
             rules=rules,
-            words=tuple(sorted({lit for rule in rules for lit in rule.prefilter_keys})),
-            substrings=tuple(sorted({lit for rule in rules for lit in rule.prefilter_subs})),
+            words=tuple(sorted(words)),
+            substrings=tuple(sorted(subs)),
             always=tuple(rule for rule in rules if not rule.prefilter),
             by_key=by_key,
             by_sub=by_sub,
@@ -200,8 +205,8 @@ class _ViewCache:
                         chosen.update((rule.id, rule) for rule in by_sub[sub])
         return sorted(chosen.values(), key=lambda rule: plan.order[rule.id])
 
-    def hits(self, text: str, rule: Rule) -> tuple[str, ...]:
-        """The rule's prefilter needles found in `text` (empty: the regex cannot match)."""
+    def hits(self, text: str, rule: Rule | Part) -> tuple[str, ...]:
+        """The prefilter needles of a rule or part found in `text` (empty: no match)."""
         found: tuple[str, ...] = ()
         if rule.prefilter_keys:
             keys = self._present_keys(text)
@@ -254,12 +259,23 @@ def _matches(rule: Rule, text: str, cache: _ViewCache, prefilter: bool = True) -
         assert pattern is not None
         if not rule.prefilter or not prefilter:
             return pattern.search(text) is not None
-        needles = cache.hits(text, rule)
-        if not needles:
+        if not cache.hits(text, rule):
             return False
-        if rule.window is None:
-            return pattern.search(text) is not None
-        return _search_windows(pattern, text, needles, rule.window)
+        # Each top-level alternative on its own: its literals and window are tighter.
+        for part in rule.parts:
+            if not part.prefilter:
+                if part.pattern.search(text) is not None:
+                    return True
+                continue
+            needles = cache.hits(text, part)
+            if not needles:
+                continue
+            if part.window is None:
+                if part.pattern.search(text) is not None:
+                    return True
+            elif _search_windows(part.pattern, text, needles, part.window):
+                return True
+        return False
     if operator == "phrases":
         if rule.substrings:
             return any(phrase in text for phrase in rule.substrings)

@@ -61,6 +61,20 @@ _WORD_SPLIT = re.compile(r"[^\w]+")
 
 
 @dataclass(frozen=True, slots=True)
+class Part:
+    """One top-level alternative of a rule's regex (see `Rule.parts`)."""
+
+    pattern: re.Pattern[str]
+    prefilter_keys: frozenset[str]
+    prefilter_subs: frozenset[str]
+    window: int | None
+
+    @property
+    def prefilter(self) -> bool:
+        return bool(self.prefilter_keys or self.prefilter_subs)
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     """One detection: see the module docstring for the meaning of each field."""
 
@@ -81,6 +95,10 @@ class Rule:
     # Longest match the regex can produce, when finite and the pattern has no `$`: lets the
     # engine search only windows around prefilter hits instead of the whole text.
     window: int | None = None
+    # The top-level alternatives of the pattern, each with its own prefilter and window:
+    # `A|B` matches somewhere exactly when A or B does, and each alternative alone has longer
+    # literals and a shorter window than the whole (a single part when there is no `|`).
+    parts: tuple[Part, ...] = ()
     words: frozenset[str] = frozenset()
     # Multi-word phrases as (first word, full phrase) for a cheap set check before `in`.
     sequences: tuple[tuple[str, str], ...] = ()
@@ -140,6 +158,10 @@ def _rule(family: str, defaults: Mapping[str, Any], entry: Mapping[str, Any]) ->
         keys, subs = _prefilter(fields["prefilter"])
         fields["prefilter_keys"], fields["prefilter_subs"] = keys, subs
         fields["window"] = _window(pattern)
+        fields["parts"] = tuple(
+            Part(re.compile(alternative), *_prefilter(derived_prefilter(alternative)),
+                 _window(alternative))
+            for alternative in alternatives(pattern))
     elif operator == "phrases":
         phrases = _strings(entry.get("phrases"), f"{rule_id}.phrases")
         if any(phrase != phrase.casefold() for phrase in phrases):
@@ -246,6 +268,76 @@ def _required(sequence: Any, c: Any) -> frozenset[str] | None:
         return None
     # Most selective: the set whose shortest literal is longest, then the smallest set.
     return max(candidates, key=lambda part: (min(map(len, part)), -len(part)))
+
+
+def alternatives(pattern: str) -> tuple[str, ...]:
+    """The top-level alternatives of `pattern` (inside one enclosing `(?:...)` if it spans
+    the whole pattern), as pattern strings; `(pattern,)` when there is no top-level `|`.
+    Checked by reassembly: joining the pieces must give the pattern back."""
+    inner = pattern
+    if pattern.startswith("(?:") and pattern.endswith(")") and _closing(pattern, 0) == len(
+            pattern) - 1:
+        inner = pattern[3:-1]
+    pieces: list[str] = []
+    depth, start, index, in_class = 0, 0, 0, False
+    while index < len(inner):
+        char = inner[index]
+        if char == "\\":
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]" or inner[index - 1] == "["
+        elif char == "[":
+            in_class = True
+            if inner[index + 1:index + 2] == "^":
+                index += 1
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            pieces.append(inner[start:index])
+            start = index + 1
+        index += 1
+    pieces.append(inner[start:])
+    if len(pieces) < 2 or not all(pieces) or "|".join(pieces) != inner:
+        return (pattern,)
+    for piece in pieces:
+        if _has_flags(piece):
+            return (pattern,)
+        try:  # a `|` mistaken for a top-level one leaves an unbalanced piece
+            re.compile(piece)
+        except re.error:
+            return (pattern,)
+    return tuple(pieces)
+
+
+def _has_flags(piece: str) -> bool:
+    return re.search(r"\(\?[aiLmsux-]", piece) is not None
+
+
+def _closing(pattern: str, open_index: int) -> int:
+    """Index of the `)` that closes the group opening at `open_index` (-1 if none)."""
+    depth, index, in_class = 0, open_index, False
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]" or pattern[index - 1] == "["
+        elif char == "[":
+            in_class = True
+            if pattern[index + 1:index + 2] == "^":
+                index += 1
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                return index
+        index += 1
+    return -1
 
 
 def _window(pattern: str) -> int | None:
