@@ -236,17 +236,77 @@ def derived_prefilter(pattern: str) -> tuple[str, ...]:
     return tuple(sorted(found)) if found else ()
 
 
-def _required(sequence: Any, c: Any) -> frozenset[str] | None:
-    """A set of strings one of which every match of `sequence` contains, or None."""
-    candidates: list[frozenset[str]] = []
-    run = ""
+MAX_EXACT = 32  # most strings an exactly-known stretch of a pattern may stand for
+
+
+def _exact(op: Any, av: Any, c: Any) -> frozenset[str] | None:
+    """Every string one item of a parsed pattern can match, when that is a small set of
+    literals (`nc|ncat`, `[sr]`, `(?:ba|z)?`, and zero-width `\\b` as the empty string)."""
+    if op == c.LITERAL:
+        return frozenset([chr(av)])
+    if op in (c.AT, c.ASSERT, c.ASSERT_NOT):
+        return frozenset([""])
+    if op == c.IN and 0 < len(av) <= 8 and all(item[0] == c.LITERAL for item in av):
+        return frozenset(chr(item[1]) for item in av)
+    if op == c.SUBPATTERN:
+        return _exact_sequence(av[-1], c)
+    if op == c.BRANCH:
+        found: set[str] = set()
+        for branch in av[1]:
+            strings = _exact_sequence(branch, c)
+            if strings is None:
+                return None
+            found |= strings
+        return frozenset(found) if len(found) <= MAX_EXACT else None
+    if op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT) and av[0] == 0 and av[1] == 1:
+        strings = _exact_sequence(av[2], c)
+        return None if strings is None else strings | {""}
+    return None
+
+
+def _exact_sequence(sequence: Any, c: Any) -> frozenset[str] | None:
+    result = frozenset([""])
     for op, av in sequence:
-        if op == c.LITERAL:
-            run += chr(av)
+        strings = _exact(op, av, c)
+        if strings is None:
+            return None
+        result = frozenset(left + right for left in result for right in strings)
+        if len(result) > MAX_EXACT:
+            return None
+    return result
+
+
+def _minimal(strings: frozenset[str]) -> frozenset[str]:
+    """Drops strings containing another member: a text containing `bash` contains `sh`."""
+    return frozenset(s for s in strings
+                     if not any(other != s and other in s for other in strings))
+
+
+def _required(sequence: Any, c: Any) -> frozenset[str] | None:
+    """A set of strings one of which every match of `sequence` contains, or None.
+
+    Consecutive items whose possible strings are known exactly are multiplied out (`n` then
+    `c|cat|etcat` gives `nc`, `ncat`, `netcat`): every match contains one of the products."""
+    candidates: list[frozenset[str]] = []
+    run = frozenset([""])
+
+    def flush() -> None:
+        nonlocal run
+        if "" not in run:
+            candidates.append(_minimal(run))
+        run = frozenset([""])
+
+    for op, av in sequence:
+        strings = _exact(op, av, c)
+        if strings is not None:
+            product = frozenset(left + right for left in run for right in strings)
+            if len(product) <= MAX_EXACT:
+                run = product
+                continue
+            flush()
+            run = strings
             continue
-        if run:
-            candidates.append(frozenset([run]))
-            run = ""
+        flush()
         if op == c.SUBPATTERN:
             part = _required(av[-1], c)
         elif op == c.BRANCH:
@@ -256,14 +316,11 @@ def _required(sequence: Any, c: Any) -> frozenset[str] | None:
                 part = frozenset(literal for branch in branches if branch for literal in branch)
         elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT) and av[0] >= 1:
             part = _required(av[2], c)
-        elif op == c.IN and 0 < len(av) <= 4 and all(item[0] == c.LITERAL for item in av):
-            part = frozenset(chr(item[1]) for item in av)
         else:
             part = None
         if part:
             candidates.append(part)
-    if run:
-        candidates.append(frozenset([run]))
+    flush()
     if not candidates:
         return None
     # Most selective: the set whose shortest literal is longest, then the smallest set.
