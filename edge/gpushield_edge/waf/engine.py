@@ -100,6 +100,8 @@ class _Matches:
 _NON_WORD = {code: " " for code in range(128)
              if not (chr(code).isalnum() or chr(code) == "_")}
 MAX_WINDOWS = 32
+# Up to this length a text's literals are found in one pass over it (see `_ViewCache._scan`).
+SHORT_TEXT = 256
 
 
 def _entropy(text: str) -> float:
@@ -121,12 +123,20 @@ class _TargetPlan:
 
     rules: tuple[Rule, ...]
     words: tuple[str, ...]
-    substrings: tuple[str, ...]
+    # Substring literals, shortest first, each with a shorter literal it contains (or None):
+    # when that one is absent from a text, so is the longer one and it is not searched for.
+    substrings: tuple[tuple[str, str | None], ...]
     always: tuple[Rule, ...]  # no prefilter: evaluated on every value
     # Per view: prefilter key / substring -> the rules that listed it.
     by_key: dict[str, dict[str, tuple[Rule, ...]]]
     by_sub: dict[str, dict[str, tuple[Rule, ...]]]
     order: dict[str, int]
+    # For short texts, literals are found by one pass over the text instead of one search
+    # per literal: single characters, and the rest bucketed by their first two characters.
+    singles: tuple[str, ...]
+    by_pair: dict[str, tuple[str, ...]]
+    word_set: frozenset[str]
+    sub_set: frozenset[str]
 
     @classmethod
     def build(cls, rules: tuple[Rule, ...]) -> _TargetPlan:
@@ -144,15 +154,43 @@ class _TargetPlan:
         words.update(lit for rule in rules for part in rule.parts for lit in part.prefilter_keys)
         subs = {lit for rule in rules for lit in rule.prefilter_subs}
         subs.update(lit for rule in rules for part in rule.parts for lit in part.prefilter_subs)
+        gated = _gate_substrings(words, subs)
+        buckets: dict[str, list[str]] = {}
+        for literal in sorted(words | subs):
+            if len(literal) > 1:
+                buckets.setdefault(literal[:2], []).append(literal)
+        pairs = {pair: tuple(found) for pair, found in buckets.items()}
         return cls(
             rules=rules,
             words=tuple(sorted(words)),
-            substrings=tuple(sorted(subs)),
+            substrings=gated,
             always=tuple(rule for rule in rules if not rule.prefilter),
             by_key=by_key,
             by_sub=by_sub,
             order={rule.id: index for index, rule in enumerate(rules)},
+            singles=tuple(sorted(lit for lit in words | subs if len(lit) == 1)),
+            by_pair=pairs,
+            word_set=frozenset(words),
+            sub_set=frozenset(subs),
         )
+
+
+def _gate_substrings(words: set[str], subs: set[str]) -> tuple[tuple[str, str | None], ...]:
+    """Orders the substring literals shortest first and gives each the longest shorter
+    literal it contains, if any: a prefilter literal, or the literal's longest word (three
+    or more word characters), which is then added to `words` (looked up in the cheap
+    vocabulary). A text lacking the gate lacks the literal, so it need not be searched."""
+    tokens = {sub: max(_WORD_TOKEN.findall(sub), key=len, default="") for sub in subs}
+    words.update(token for token in tokens.values() if len(token) >= 3)
+    gated: list[tuple[str, str | None]] = []
+    for sub in sorted(subs, key=lambda literal: (len(literal), literal)):
+        inside = [other for other in (*words, *subs)
+                  if len(other) < len(sub) and other in sub]
+        gated.append((sub, max(inside, key=len) if inside else None))
+    return tuple(gated)
+
+
+_WORD_TOKEN = re.compile(r"[a-z0-9_]+")
 
 
 class _ViewCache:
@@ -171,8 +209,23 @@ class _ViewCache:
         self._keys: dict[str, frozenset[str]] = {}
         self._subs: dict[str, frozenset[str]] = {}
 
+    def _scan(self, text: str) -> frozenset[str]:
+        """Every literal of the plan present in a short `text`, in one pass over it."""
+        plan = self._plan
+        found = [char for char in plan.singles if char in text]
+        by_pair = plan.by_pair
+        for index in range(len(text) - 1):
+            bucket = by_pair.get(text[index:index + 2])
+            if bucket:
+                found.extend(literal for literal in bucket if text.startswith(literal, index))
+        return frozenset(found)
+
     def _present_keys(self, text: str) -> frozenset[str]:
         keys = self._keys.get(text)
+        if keys is None and len(text) <= SHORT_TEXT:
+            present = self._scan(text)
+            keys = self._keys[text] = present & self._plan.word_set
+            self._subs[text] = present & self._plan.sub_set
         if keys is None:
             vocabulary = _vocabulary(text)
             keys = self._keys[text] = frozenset(
@@ -181,9 +234,18 @@ class _ViewCache:
 
     def _present_subs(self, text: str) -> frozenset[str]:
         subs = self._subs.get(text)
+        if subs is not None:
+            return subs
+        keys = self._present_keys(text)  # a short text's scan finds the substrings too
+        subs = self._subs.get(text)
         if subs is None:
-            subs = self._subs[text] = frozenset(
-                [literal for literal in self._plan.substrings if literal in text])
+            found: set[str] = set()
+            for literal, parent in self._plan.substrings:
+                if parent is not None and parent not in found and parent not in keys:
+                    continue
+                if literal in text:
+                    found.add(literal)
+            subs = self._subs[text] = frozenset(found)
         return subs
 
     def candidates(self) -> list[Rule]:
@@ -197,12 +259,16 @@ class _ViewCache:
             if not by_key and not by_sub:
                 continue
             for text in self.texts_of(view):
+                # Looked up one present literal at a time: `set.intersection(dict)` would
+                # walk the whole (large) index instead.
                 if by_key:
-                    for key in self._present_keys(text).intersection(by_key):
-                        chosen.update((rule.id, rule) for rule in by_key[key])
+                    for key in self._present_keys(text):
+                        for rule in by_key.get(key, ()):
+                            chosen[rule.id] = rule
                 if by_sub:
-                    for sub in self._present_subs(text).intersection(by_sub):
-                        chosen.update((rule.id, rule) for rule in by_sub[sub])
+                    for sub in self._present_subs(text):
+                        for rule in by_sub.get(sub, ()):
+                            chosen[rule.id] = rule
         return sorted(chosen.values(), key=lambda rule: plan.order[rule.id])
 
     def hits(self, text: str, rule: Rule | Part) -> tuple[str, ...]:

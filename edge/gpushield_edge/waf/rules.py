@@ -167,6 +167,10 @@ def _rule(family: str, defaults: Mapping[str, Any], entry: Mapping[str, Any]) ->
         if any(phrase != phrase.casefold() for phrase in phrases):
             raise ValueError(f"{rule_id}: phrases must be case-folded")
         match = entry.get("match", "word")
+        # Every match contains one of the phrases (a called name, a word, a word sequence)
+        # as a substring: the phrases are their own prefilter.
+        fields["prefilter"] = tuple(sorted(set(phrases)))
+        fields["prefilter_keys"], fields["prefilter_subs"] = _prefilter(fields["prefilter"])
         if match == "substring":
             fields["substrings"] = phrases
         elif match == "call":
