@@ -334,7 +334,8 @@ def _matches(rule: Rule, text: str, cache: _ViewCache, prefilter: bool = True) -
                     return True
                 continue
             needles = cache.hits(text, part)
-            if not needles:
+            if not needles or not all(any(literal in text for literal in group)
+                                      for group in part.groups):
                 continue
             if part.window is None:
                 if part.pattern.search(text) is not None:

@@ -68,6 +68,8 @@ class Part:
     prefilter_keys: frozenset[str]
     prefilter_subs: frozenset[str]
     window: int | None
+    # Other literal sets each match contains one of (see `derived_groups`).
+    groups: tuple[tuple[str, ...], ...] = ()
 
     @property
     def prefilter(self) -> bool:
@@ -160,7 +162,7 @@ def _rule(family: str, defaults: Mapping[str, Any], entry: Mapping[str, Any]) ->
         fields["window"] = _window(pattern)
         fields["parts"] = tuple(
             Part(re.compile(alternative), *_prefilter(derived_prefilter(alternative)),
-                 _window(alternative))
+                 _window(alternative), derived_groups(alternative))
             for alternative in alternatives(pattern))
     elif operator == "phrases":
         phrases = _strings(entry.get("phrases"), f"{rule_id}.phrases")
@@ -287,7 +289,21 @@ def _minimal(strings: frozenset[str]) -> frozenset[str]:
 
 
 def _required(sequence: Any, c: Any) -> frozenset[str] | None:
-    """A set of strings one of which every match of `sequence` contains, or None.
+    """A set of strings one of which every match of `sequence` contains, or None: the most
+    selective of `_required_sets`."""
+    candidates = _required_sets(sequence, c)
+    if not candidates:
+        return None
+    # Most selective: the set whose shortest literal is longest, then the smallest set.
+    return max(candidates, key=_selectivity)
+
+
+def _selectivity(part: frozenset[str]) -> tuple[int, int]:
+    return min(map(len, part)), -len(part)
+
+
+def _required_sets(sequence: Any, c: Any) -> list[frozenset[str]]:
+    """Sets of strings such that every match of `sequence` contains one string of each set.
 
     Consecutive items whose possible strings are known exactly are multiplied out (`n` then
     `c|cat|etcat` gives `nc`, `ncat`, `netcat`): every match contains one of the products."""
@@ -325,10 +341,32 @@ def _required(sequence: Any, c: Any) -> frozenset[str] | None:
         if part:
             candidates.append(part)
     flush()
+    return candidates
+
+
+MAX_GROUPS = 3
+MAX_GROUP_SIZE = 16
+
+
+def derived_groups(pattern: str) -> tuple[tuple[str, ...], ...]:
+    """Further literal sets every match of `pattern` also contains one of, besides its
+    prefilter (`derived_prefilter`), most selective first: a text lacking every literal of
+    one group cannot match, which the engine checks before searching around the needles."""
+    try:
+        constants: Any = importlib.import_module("re._constants")
+        parser: Any = importlib.import_module("re._parser")
+    except ImportError:  # pragma: no cover - other Python implementations
+        return ()
+    sequence = parser.parse(pattern)
+    while len(sequence) == 1 and sequence[0][0] == constants.SUBPATTERN:
+        sequence = sequence[0][1][-1]
+    candidates = _required_sets(sequence, constants)
     if not candidates:
-        return None
-    # Most selective: the set whose shortest literal is longest, then the smallest set.
-    return max(candidates, key=lambda part: (min(map(len, part)), -len(part)))
+        return ()
+    chosen = _required(parser.parse(pattern), constants)
+    others = sorted({part for part in candidates if part != chosen
+                     and len(part) <= MAX_GROUP_SIZE}, key=_selectivity, reverse=True)
+    return tuple(tuple(sorted(part)) for part in others[:MAX_GROUPS])
 
 
 def alternatives(pattern: str) -> tuple[str, ...]:
