@@ -102,6 +102,9 @@ _NON_WORD = {code: " " for code in range(128)
 MAX_WINDOWS = 32
 # Up to this length a text's literals are found in one pass over it (see `_ViewCache._scan`).
 SHORT_TEXT = 256
+# Short values' matches are remembered (bounded: the memo is emptied when full).
+MEMO_CHARS = 256
+MEMO_ENTRIES = 4096
 
 
 def _entropy(text: str) -> float:
@@ -371,6 +374,8 @@ def _search_windows(pattern: re.Pattern[str], text: str, needles: tuple[str, ...
     """Searches only around the needles' occurrences: a match contains one of them and is at
     most `width` long, so it lies within `width` characters of it. Many occurrences (an input
     built to defeat this) fall back to one whole-text search: never worse than no windows."""
+    if sum(text.count(needle) for needle in needles) > MAX_WINDOWS:
+        return pattern.search(text) is not None
     spans: list[tuple[int, int]] = []
     for needle in needles:
         start = text.find(needle)
@@ -426,6 +431,8 @@ class Engine:
             target: _TargetPlan.build(rules) for target, rules in self._by_target.items()
         }
         self._modes: dict[str | None, dict[str, Mode]] = {}
+        # (target, value) -> matching rules, for values of at most MEMO_CHARS characters.
+        self._memo: dict[tuple[str, str], tuple[Rule, ...]] = {}
 
     def _modes_for(self, route: str | None) -> dict[str, Mode]:
         modes = self._modes.get(route)
@@ -449,9 +456,22 @@ class Engine:
         settings = self.settings
         modes = self._modes_for(route)
         found = _Matches()
+        memo = self._memo
         for target, value in items:
             plan = self._plans.get(target)
             if plan is None or not value:
+                continue
+            if self.prefilter and len(value) <= MEMO_CHARS:
+                matched = memo.get((target, value))
+                if matched is None:
+                    matched = self._matched(target, value, plan)
+                    if len(memo) >= MEMO_ENTRIES:
+                        memo.clear()
+                    memo[(target, value)] = matched
+                for rule in matched:
+                    mode = modes[rule.family]
+                    if rule.id not in found.seen and mode != "off":
+                        self._record(found, rule, mode)
                 continue
             cache = _ViewCache(
                 normalize(value, max_chars=settings.max_inspect_chars,
@@ -468,6 +488,19 @@ class Engine:
                        for text in cache.texts(rule)):
                     self._record(found, rule, mode)
         return self._decide(found)
+
+    def _matched(self, target: str, value: str, plan: _TargetPlan) -> tuple[Rule, ...]:
+        """Every rule of the target matching `value`, whatever the route's modes: what the
+        memo keeps for short values (the same header values come with request after
+        request; matching is a function of target and value alone)."""
+        settings = self.settings
+        cache = _ViewCache(
+            normalize(value, max_chars=settings.max_inspect_chars,
+                      depth=settings.decode_depth, form=target in _FORM_TARGETS),
+            plan,
+        )
+        return tuple(rule for rule in cache.candidates()
+                     if any(_matches(rule, text, cache) for text in cache.texts(rule)))
 
     def _record(self, found: _Matches, rule: Rule, mode: Mode) -> None:
         found.seen.add(rule.id)

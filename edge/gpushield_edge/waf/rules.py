@@ -364,9 +364,10 @@ def derived_groups(pattern: str) -> tuple[tuple[str, ...], ...]:
     if not candidates:
         return ()
     chosen = _required(parser.parse(pattern), constants)
-    others = sorted({part for part in candidates if part != chosen
-                     and len(part) <= MAX_GROUP_SIZE}, key=_selectivity, reverse=True)
-    return tuple(tuple(sorted(part)) for part in others[:MAX_GROUPS])
+    others = sorted({tuple(sorted(part)) for part in candidates if part != chosen
+                     and len(part) <= MAX_GROUP_SIZE},
+                    key=lambda part: (-min(map(len, part)), len(part), part))
+    return tuple(others[:MAX_GROUPS])
 
 
 def alternatives(pattern: str) -> tuple[str, ...]:
@@ -374,33 +375,23 @@ def alternatives(pattern: str) -> tuple[str, ...]:
     the whole pattern), as pattern strings; `(pattern,)` when there is no top-level `|`.
     Checked by reassembly: joining the pieces must give the pattern back."""
     inner = pattern
-    if pattern.startswith("(?:") and pattern.endswith(")") and _closing(pattern, 0) == len(
-            pattern) - 1:
-        inner = pattern[3:-1]
-    pieces: list[str] = []
-    depth, start, index, in_class = 0, 0, 0, False
-    while index < len(inner):
-        char = inner[index]
-        if char == "\\":
-            index += 2
-            continue
-        if in_class:
-            in_class = char != "]" or inner[index - 1] == "["
-        elif char == "[":
-            in_class = True
-            if inner[index + 1:index + 2] == "^":
-                index += 1
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif char == "|" and depth == 0:
-            pieces.append(inner[start:index])
-            start = index + 1
-        index += 1
-    pieces.append(inner[start:])
+    if pattern.startswith("(?:"):
+        closing = _closing(pattern, 0)
+        rest = pattern[closing + 1:]
+        if closing == len(pattern) - 1:
+            inner = pattern[3:-1]
+        elif (closing > 0 and rest[0] not in "*+?{" and len(_split(rest)) == 1
+              and len(_split(pattern[3:closing])) > 1):
+            # `(?:a|b)c` is `ac|bc`: distributed over what follows the group.
+            pieces = [piece + rest for piece in alternatives(pattern[:closing + 1])]
+            return _checked(pattern, pieces) if len(pieces) > 1 else (pattern,)
+    pieces = _split(inner)
     if len(pieces) < 2 or not all(pieces) or "|".join(pieces) != inner:
         return (pattern,)
+    return _checked(pattern, pieces)
+
+
+def _checked(pattern: str, pieces: list[str]) -> tuple[str, ...]:
     for piece in pieces:
         if _has_flags(piece):
             return (pattern,)
@@ -411,24 +402,49 @@ def alternatives(pattern: str) -> tuple[str, ...]:
     return tuple(pieces)
 
 
+def _split(inner: str) -> list[str]:
+    """`inner` cut at its top-level `|` (outside groups and character classes)."""
+    pieces: list[str] = []
+    depth, start, index, in_class, class_start = 0, 0, 0, False, 0
+    while index < len(inner):
+        char = inner[index]
+        if char == "\\":
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]" or index == class_start  # `[]` / `[^]`: a literal `]`
+        elif char == "[":
+            in_class = True
+            class_start = index + (2 if inner[index + 1:index + 2] == "^" else 1)
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            pieces.append(inner[start:index])
+            start = index + 1
+        index += 1
+    pieces.append(inner[start:])
+    return pieces
+
+
 def _has_flags(piece: str) -> bool:
     return re.search(r"\(\?[aiLmsux-]", piece) is not None
 
 
 def _closing(pattern: str, open_index: int) -> int:
     """Index of the `)` that closes the group opening at `open_index` (-1 if none)."""
-    depth, index, in_class = 0, open_index, False
+    depth, index, in_class, class_start = 0, open_index, False, 0
     while index < len(pattern):
         char = pattern[index]
         if char == "\\":
             index += 2
             continue
         if in_class:
-            in_class = char != "]" or pattern[index - 1] == "["
+            in_class = char != "]" or index == class_start  # `[]` / `[^]`: a literal `]`
         elif char == "[":
             in_class = True
-            if pattern[index + 1:index + 2] == "^":
-                index += 1
+            class_start = index + (2 if pattern[index + 1:index + 2] == "^" else 1)
         elif char == "(":
             depth += 1
         elif char == ")":
