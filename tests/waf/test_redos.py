@@ -31,6 +31,7 @@ PATTERNS.update({
     "normalize._ESCAPE": normalize_module._ESCAPE.pattern,
     "normalize._B64_RUN": normalize_module._B64_RUN.pattern,
     "normalize._HEX_RUN": normalize_module._HEX_RUN.pattern,
+    "normalize._HEX_ONLY": normalize_module._HEX_ONLY.pattern,
     "normalize._ENTITY": normalize_module._ENTITY.pattern,
     "normalize._UTF7_RUN": normalize_module._UTF7_RUN.pattern,
     "normalize._COMMENT": normalize_module._COMMENT.pattern,

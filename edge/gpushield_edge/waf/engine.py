@@ -139,6 +139,8 @@ class _TargetPlan:
     singles: tuple[str, ...]
     by_pair: dict[str, tuple[str, ...]]
     word_set: frozenset[str]
+    short_words: tuple[str, ...]  # word literals under three characters
+    word_grams: tuple[tuple[str, str, str], ...]  # the others, with first and last trigram
     sub_set: frozenset[str]
 
     @classmethod
@@ -174,6 +176,9 @@ class _TargetPlan:
             singles=tuple(sorted(lit for lit in words | subs if len(lit) == 1)),
             by_pair=pairs,
             word_set=frozenset(words),
+            short_words=tuple(sorted(word for word in words if len(word) < 3)),
+            word_grams=tuple((word, word[:3], word[-3:]) for word in sorted(words)
+                             if len(word) >= 3),
             sub_set=frozenset(subs),
         )
 
@@ -231,8 +236,13 @@ class _ViewCache:
             self._subs[text] = present & self._plan.sub_set
         if keys is None:
             vocabulary = _vocabulary(text)
-            keys = self._keys[text] = frozenset(
-                [literal for literal in self._plan.words if literal in vocabulary])
+            # A literal's first and last three characters must both occur: a set lookup
+            # each, and `in` (whose cost grows with the text) only for the survivors.
+            grams = {vocabulary[index:index + 3] for index in range(len(vocabulary) - 2)}
+            found = [literal for literal in self._plan.short_words if literal in vocabulary]
+            found.extend(literal for literal, head, tail in self._plan.word_grams
+                         if head in grams and tail in grams and literal in vocabulary)
+            keys = self._keys[text] = frozenset(found)
         return keys
 
     def _present_subs(self, text: str) -> frozenset[str]:

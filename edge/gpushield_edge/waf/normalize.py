@@ -49,6 +49,8 @@ _SPACE_RUN = re.compile(r"\s{2,}|[\t\n\r\f\v]")
 _B64_RUN = re.compile(r"[A-Za-z0-9+/_-]{24,4096}={0,2}")
 _HEX_RUN = re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{16,4096}")
 
+_HEX_ONLY = re.compile(r"[0-9a-fA-F]{0,8192}")  # runs are at most 4098 long
+
 MAX_BLOBS = 4
 
 
@@ -136,6 +138,8 @@ def _canonical(text: str) -> str:
 def _printable_ratio(text: str) -> float:
     if not text:
         return 0.0
+    if text.isprintable():  # the common case, in C
+        return 1.0
     printable = sum(1 for char in text if char.isprintable() or char in "\n\t")
     return printable / len(text)
 
@@ -144,7 +148,7 @@ def _decode_blob(run: str) -> str | None:
     """Decodes a base64 or hex run; None unless the result is mostly readable text."""
     raw: bytes | None = None
     try:
-        if len(run) % 2 == 0 and all(char in "0123456789abcdefABCDEF" for char in run):
+        if len(run) % 2 == 0 and _HEX_ONLY.fullmatch(run):
             raw = binascii.unhexlify(run)
         else:
             padded = run.rstrip("=")
