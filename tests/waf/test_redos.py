@@ -19,7 +19,7 @@ import pytest
 from gpushield_edge.waf import load_rules
 from gpushield_edge.waf import normalize as normalize_module
 from gpushield_edge.waf import ssrf as ssrf_module
-from gpushield_edge.waf.engine import _CALL
+from gpushield_edge.waf.engine import _CALL, _NON_WORD_RUN
 
 from .regex_shape import atoms, problems, sample
 
@@ -38,6 +38,7 @@ PATTERNS.update({
     "normalize._EMPTY_EXPANSION": normalize_module._EMPTY_EXPANSION.pattern,
     "ssrf._URL": ssrf_module._URL.pattern,
     "engine._CALL": _CALL.pattern,
+    "engine._NON_WORD_RUN": _NON_WORD_RUN.pattern,
 })
 
 MAX_RATIO = 10.0  # linear growth gives ~4 for 4x the input, quadratic ~16

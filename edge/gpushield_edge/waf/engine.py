@@ -99,6 +99,8 @@ class _Matches:
 # ASCII characters that end a word become spaces before splitting into words.
 _NON_WORD = {code: " " for code in range(128)
              if not (chr(code).isalnum() or chr(code) == "_")}
+# The same ASCII characters as a regex, for non-ASCII texts.
+_NON_WORD_RUN = re.compile("[" + re.escape("".join(map(chr, _NON_WORD))) + "]{1,4096}")
 MAX_WINDOWS = 32
 # Up to this length a text's literals are found in one pass over it (see `_ViewCache._scan`).
 SHORT_TEXT = 256
@@ -116,7 +118,9 @@ def _entropy(text: str) -> float:
 def _vocabulary(text: str) -> str:
     """Each distinct word of `text` once, space-separated: a word-only literal occurs in the
     text exactly when it occurs in this (shorter) string."""
-    return " ".join(set(text.translate(_NON_WORD).split()))
+    if text.isascii():  # str.translate is fast on ASCII only
+        return " ".join(set(text.translate(_NON_WORD).split()))
+    return " ".join(set(_NON_WORD_RUN.sub(" ", text).split()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +141,8 @@ class _TargetPlan:
     # For short texts, literals are found by one pass over the text instead of one search
     # per literal: single characters, and the rest bucketed by their first two characters.
     singles: tuple[str, ...]
+    sub_roots: tuple[str, ...]  # substring literals without a gate
+    sub_children: dict[str, tuple[str, ...]]  # gate -> the substring literals it gates
     by_pair: dict[str, tuple[str, ...]]
     word_set: frozenset[str]
     short_words: tuple[str, ...]  # word literals under three characters
@@ -176,6 +182,9 @@ class _TargetPlan:
             singles=tuple(sorted(lit for lit in words | subs if len(lit) == 1)),
             by_pair=pairs,
             word_set=frozenset(words),
+            sub_roots=tuple(literal for literal, parent in gated if parent is None),
+            sub_children={parent: tuple(child for child, gate in gated if gate == parent)
+                          for parent in {gate for _, gate in gated if gate is not None}},
             short_words=tuple(sorted(word for word in words if len(word) < 3)),
             word_grams=tuple((word, word[:3], word[-3:]) for word in sorted(words)
                              if len(word) >= 3),
@@ -252,12 +261,19 @@ class _ViewCache:
         keys = self._present_keys(text)  # a short text's scan finds the substrings too
         subs = self._subs.get(text)
         if subs is None:
+            # Only literals whose gate is present are searched for: the roots, then the
+            # children of present word literals and of found substrings.
+            children = self._plan.sub_children
+            queue = [literal for literal in self._plan.sub_roots if literal in text]
+            for key in keys:
+                queue.extend(child for child in children.get(key, ()) if child in text)
             found: set[str] = set()
-            for literal, parent in self._plan.substrings:
-                if parent is not None and parent not in found and parent not in keys:
-                    continue
-                if literal in text:
+            while queue:
+                literal = queue.pop()
+                if literal not in found:
                     found.add(literal)
+                    queue.extend(child for child in children.get(literal, ())
+                                 if child in text)
             subs = self._subs[text] = frozenset(found)
         return subs
 

@@ -171,7 +171,10 @@ def normalize(value: str, *, max_chars: int, depth: int = 2, form: bool = False)
         text = _decode_layers(text, depth, form)
     decoded: list[str] = []
     # Blobs hide in long whitespace-free tokens: only those are searched for runs.
-    for token in [token for token in text.split() if len(token) >= 16]:
+    tokens = text.split()
+    if tokens and max(map(len, tokens)) < 16:  # the usual prose: no token to look into
+        tokens = []
+    for token in [token for token in tokens if len(token) >= 16]:
         for pattern in (_B64_RUN, _HEX_RUN):
             for match in pattern.finditer(token):
                 if len(decoded) >= MAX_BLOBS:
