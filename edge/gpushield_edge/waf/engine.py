@@ -214,7 +214,8 @@ class _ViewCache:
     """Per value: the extra views, word keys, present substrings and called names are computed
     at most once per text, on demand, and shared by every rule."""
 
-    __slots__ = ("_calls", "_cmd", "_code", "_keys", "_plan", "_subs", "_words", "views")
+    __slots__ = ("_calls", "_cmd", "_code", "_grams", "_keys", "_plan", "_subs", "_words",
+                 "views")
 
     def __init__(self, views: Views, plan: _TargetPlan) -> None:
         self.views = views.all()
@@ -224,6 +225,8 @@ class _ViewCache:
         self._words: dict[str, frozenset[str]] = {}
         self._calls: dict[str, dict[str, int]] = {}
         self._keys: dict[str, frozenset[str]] = {}
+        # Per long text: its vocabulary and the vocabulary's trigrams.
+        self._grams: dict[str, tuple[str, set[str]]] = {}
         self._subs: dict[str, frozenset[str]] = {}
 
     def _scan(self, text: str) -> frozenset[str]:
@@ -248,11 +251,28 @@ class _ViewCache:
             # A literal's first and last three characters must both occur: a set lookup
             # each, and `in` (whose cost grows with the text) only for the survivors.
             grams = {vocabulary[index:index + 3] for index in range(len(vocabulary) - 2)}
+            self._grams[text] = (vocabulary, grams)
             found = [literal for literal in self._plan.short_words if literal in vocabulary]
             found.extend(literal for literal, head, tail in self._plan.word_grams
                          if head in grams and tail in grams and literal in vocabulary)
             keys = self._keys[text] = frozenset(found)
         return keys
+
+    def has_any(self, text: str, group: tuple[tuple[str, str, str], ...]) -> bool:
+        """Whether one literal of a part's group occurs in `text`; word literals (with a
+        trigram head and tail, see `Part.groups`) are looked up in the vocabulary."""
+        known = self._grams.get(text)
+        if known is None:
+            return any(literal in text for literal, _, _ in group)
+        vocabulary, grams = known
+        for literal, head, tail in group:
+            if not head:
+                if literal in text:
+                    return True
+            elif (len(literal) < 3 or (head in grams and tail in grams)) \
+                    and literal in vocabulary:
+                return True
+        return False
 
     def _present_subs(self, text: str) -> frozenset[str]:
         subs = self._subs.get(text)
@@ -363,8 +383,7 @@ def _matches(rule: Rule, text: str, cache: _ViewCache, prefilter: bool = True) -
                     return True
                 continue
             needles = cache.hits(text, part)
-            if not needles or not all(any(literal in text for literal in group)
-                                      for group in part.groups):
+            if not needles or not all(cache.has_any(text, group) for group in part.groups):
                 continue
             if part.window is None:
                 if part.pattern.search(text) is not None:

@@ -68,8 +68,9 @@ class Part:
     prefilter_keys: frozenset[str]
     prefilter_subs: frozenset[str]
     window: int | None
-    # Other literal sets each match contains one of (see `derived_groups`).
-    groups: tuple[tuple[str, ...], ...] = ()
+    # Other literal sets each match contains one of (see `derived_groups`), each literal
+    # with its first and last three characters if it is a word literal (else "", "").
+    groups: tuple[tuple[tuple[str, str, str], ...], ...] = ()
 
     @property
     def prefilter(self) -> bool:
@@ -162,7 +163,9 @@ def _rule(family: str, defaults: Mapping[str, Any], entry: Mapping[str, Any]) ->
         fields["window"] = _window(pattern)
         fields["parts"] = tuple(
             Part(re.compile(alternative), *_prefilter(derived_prefilter(alternative)),
-                 _window(alternative), derived_groups(alternative))
+                 _window(alternative),
+                 tuple(tuple((literal, *_word_ends(literal)) for literal in group)
+                       for group in derived_groups(alternative)))
             for alternative in alternatives(pattern))
     elif operator == "phrases":
         phrases = _strings(entry.get("phrases"), f"{rule_id}.phrases")
@@ -346,6 +349,12 @@ def _required_sets(sequence: Any, c: Any) -> list[frozenset[str]]:
 
 MAX_GROUPS = 3
 MAX_GROUP_SIZE = 16
+
+
+def _word_ends(literal: str) -> tuple[str, str]:
+    if _WORD_LITERAL.fullmatch(literal):
+        return literal[:3], literal[-3:]
+    return "", ""
 
 
 def derived_groups(pattern: str) -> tuple[tuple[str, ...], ...]:
