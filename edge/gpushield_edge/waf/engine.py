@@ -9,6 +9,10 @@ families' modes, so a model can be put in shadow while rules are tuned for it.
 The Decision carries rule ids and the score, never the matched text: it goes into the audit
 trail and the problem+json answer, and both must be free of request content.
 
+Matching is a function of (target, value) alone, so short values (header values, paths,
+form arguments: the same ones arrive with request after request) have their matching rules
+remembered in a bounded memo; modes and scores are applied per request afterwards.
+
 An exception inside the engine is a bug in a rule or in the engine; the request is refused
 (`fail_open = false`, the default) because an attacker who can make the WAF crash must not get
 through by doing so.

@@ -10,7 +10,10 @@ Operators:
   already case-folded — and every quantifier bounded, so a search is linear in the input.
   The engine derives from each pattern the literals one of which every match contains
   (`derived_prefilter`) and runs the regex only where one occurs: most rules never run on an
-  ordinary prompt, which is where the speed comes from.
+  ordinary prompt, which is where the speed comes from. Each top-level alternative of a
+  pattern (`a|b`, and `(?:a|b)c` as `ac|bc`) is prefiltered on its own, with its own window
+  and up to three further literal groups that every match also contains one of.
+  Phrase rules use their phrases as prefilter literals.
 - `phrases`: a set of words or word sequences, matched on word boundaries (`match: "word"`),
   as plain substrings (`match: "substring"`), or as names called like functions
   (`match: "call"`: `name(`, with at most `gap` spaces before the parenthesis).
