@@ -380,6 +380,8 @@ def _matches(rule: Rule, text: str, cache: _ViewCache, prefilter: bool = True) -
             return pattern.search(text) is not None
         if not cache.hits(text, rule):
             return False
+        if len(text) <= SHORT_TEXT:  # one search of a short text beats a look at each part
+            return pattern.search(text) is not None
         # Each top-level alternative on its own: its literals and window are tighter.
         for part in rule.parts:
             if not part.prefilter:
