@@ -168,6 +168,57 @@ def test_modes_per_family_and_route() -> None:
     assert engine(mode="off").evaluate(items).rule_ids == ()
 
 
+def test_short_value_memo_keeps_modes_per_route() -> None:
+    items = [("headers", "<script>alert(1)</script>")]
+    routed = engine(routes=(("quiet", "off"),))
+    assert routed.evaluate(items, route="quiet").rule_ids == ()
+    assert routed.evaluate(items).action == "block"
+    assert routed.evaluate(items, route="quiet").rule_ids == ()
+    assert routed.evaluate(items).rule_ids == engine().evaluate(items).rule_ids
+
+
+def test_short_value_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gpushield_edge.waf import engine as engine_module
+
+    monkeypatch.setattr(engine_module, "MEMO_ENTRIES", 4)
+    bounded = engine()
+    for index in range(10):
+        bounded.evaluate([("headers", f"value {index}")])
+    assert len(bounded._memo) <= 4
+
+
+@pytest.mark.parametrize(("pattern", "parts"), [
+    ("a|b", ("a", "b")),
+    ("(?:a|bc)", ("a", "bc")),
+    ("(?:a|b)c", ("ac", "bc")),
+    ("(?:a|b)+c", ("(?:a|b)+c",)),
+    ("(?:a|b)c|d", ("(?:a|b)c", "d")),
+    ("[|]x|y", ("[|]x", "y")),
+    ("[^]|]x|y", ("[^]|]x", "y")),
+    ("(a|b)", ("(a|b)",)),
+    ("a\\|b", ("a\\|b",)),  # an escaped `|` is a literal
+    (r"a\\|b", (r"a\\", "b")),  # an escaped backslash, then `|`
+])
+def test_top_level_alternatives(pattern: str, parts: tuple[str, ...]) -> None:
+    from gpushield_edge.waf.rules import alternatives
+
+    assert alternatives(pattern) == parts
+
+
+@pytest.mark.parametrize(("pattern", "literals", "groups"), [
+    ("\\b(?:nc|ncat|netcat)\\s", ("nc", "netcat"), ()),
+    ("\\bgh[pous]_[0-9a-z]{36}", ("gho_", "ghp_", "ghs_", "ghu_"), ()),
+    ("\\b(?:ba|z)?sh\\s{1,4}-[ci]\\s", ("sh",), (("-c", "-i"),)),
+    ("<[a-z][^<>]{0,9}\\son[a-z]{3,9}=", ("on",), (("<",), ("=",))),
+])
+def test_derived_literals(pattern: str, literals: tuple[str, ...],
+                          groups: tuple[tuple[str, ...], ...]) -> None:
+    from gpushield_edge.waf.rules import derived_groups, derived_prefilter
+
+    assert derived_prefilter(pattern) == literals
+    assert derived_groups(pattern) == groups
+
+
 def test_log_rules_are_reported_without_scoring() -> None:
     decision = engine().evaluate([("headers", "a" * 3000)])
     assert decision.rule_ids == ("anomaly-100",)

@@ -19,7 +19,7 @@ import pytest
 from gpushield_edge.waf import load_rules
 from gpushield_edge.waf import normalize as normalize_module
 from gpushield_edge.waf import ssrf as ssrf_module
-from gpushield_edge.waf.engine import _CALL
+from gpushield_edge.waf.engine import _CALL, _NON_WORD_RUN
 
 from .regex_shape import atoms, problems, sample
 
@@ -31,12 +31,14 @@ PATTERNS.update({
     "normalize._ESCAPE": normalize_module._ESCAPE.pattern,
     "normalize._B64_RUN": normalize_module._B64_RUN.pattern,
     "normalize._HEX_RUN": normalize_module._HEX_RUN.pattern,
+    "normalize._HEX_ONLY": normalize_module._HEX_ONLY.pattern,
     "normalize._ENTITY": normalize_module._ENTITY.pattern,
     "normalize._UTF7_RUN": normalize_module._UTF7_RUN.pattern,
     "normalize._COMMENT": normalize_module._COMMENT.pattern,
     "normalize._EMPTY_EXPANSION": normalize_module._EMPTY_EXPANSION.pattern,
     "ssrf._URL": ssrf_module._URL.pattern,
     "engine._CALL": _CALL.pattern,
+    "engine._NON_WORD_RUN": _NON_WORD_RUN.pattern,
 })
 
 MAX_RATIO = 10.0  # linear growth gives ~4 for 4x the input, quadratic ~16

@@ -9,6 +9,10 @@ families' modes, so a model can be put in shadow while rules are tuned for it.
 The Decision carries rule ids and the score, never the matched text: it goes into the audit
 trail and the problem+json answer, and both must be free of request content.
 
+Matching is a function of (target, value) alone, so short values (header values, paths,
+form arguments: the same ones arrive with request after request) have their matching rules
+remembered in a bounded memo; modes and scores are applied per request afterwards.
+
 An exception inside the engine is a bug in a rule or in the engine; the request is refused
 (`fail_open = false`, the default) because an attacker who can make the WAF crash must not get
 through by doing so.
@@ -24,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .normalize import Views, cmdline_view, code_view, normalize
-from .rules import Rule, words_of
+from .rules import Part, Rule, words_of
 from .ssrf import has_internal_url
 
 __all__ = ["MODES", "Decision", "Engine", "WafSettings"]
@@ -99,7 +103,14 @@ class _Matches:
 # ASCII characters that end a word become spaces before splitting into words.
 _NON_WORD = {code: " " for code in range(128)
              if not (chr(code).isalnum() or chr(code) == "_")}
+# The same ASCII characters as a regex, for non-ASCII texts.
+_NON_WORD_RUN = re.compile("[" + re.escape("".join(map(chr, _NON_WORD))) + "]{1,4096}")
 MAX_WINDOWS = 32
+# Up to this length a text's literals are found in one pass over it (see `_ViewCache._scan`).
+SHORT_TEXT = 256
+# Short values' matches are remembered (bounded: the memo is emptied when full).
+MEMO_CHARS = 256
+MEMO_ENTRIES = 4096
 
 
 def _entropy(text: str) -> float:
@@ -111,7 +122,9 @@ def _entropy(text: str) -> float:
 def _vocabulary(text: str) -> str:
     """Each distinct word of `text` once, space-separated: a word-only literal occurs in the
     text exactly when it occurs in this (shorter) string."""
-    return " ".join(set(text.translate(_NON_WORD).split()))
+    if text.isascii():  # str.translate is fast on ASCII only
+        return " ".join(set(text.translate(_NON_WORD).split()))
+    return " ".join(set(_NON_WORD_RUN.sub(" ", text).split()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,12 +134,24 @@ class _TargetPlan:
 
     rules: tuple[Rule, ...]
     words: tuple[str, ...]
-    substrings: tuple[str, ...]
+    # Substring literals, shortest first, each with a shorter literal it contains (or None):
+    # when that one is absent from a text, so is the longer one and it is not searched for.
+    substrings: tuple[tuple[str, str | None], ...]
     always: tuple[Rule, ...]  # no prefilter: evaluated on every value
     # Per view: prefilter key / substring -> the rules that listed it.
     by_key: dict[str, dict[str, tuple[Rule, ...]]]
     by_sub: dict[str, dict[str, tuple[Rule, ...]]]
     order: dict[str, int]
+    # For short texts, literals are found by one pass over the text instead of one search
+    # per literal: single characters, and the rest bucketed by their first two characters.
+    singles: tuple[str, ...]
+    sub_roots: tuple[str, ...]  # substring literals without a gate
+    sub_children: dict[str, tuple[str, ...]]  # gate -> the substring literals it gates
+    by_pair: dict[str, tuple[str, ...]]
+    word_set: frozenset[str]
+    short_words: tuple[str, ...]  # word literals under three characters
+    word_grams: tuple[tuple[str, str, str], ...]  # the others, with first and last trigram
+    sub_set: frozenset[str]
 
     @classmethod
     def build(cls, rules: tuple[Rule, ...]) -> _TargetPlan:
@@ -139,22 +164,62 @@ class _TargetPlan:
             for sub in rule.prefilter_subs:
                 index = by_sub.setdefault(rule.view, {})
                 index[sub] = (*index.get(sub, ()), rule)
+        # The parts' own literals are looked up too (see `_matches`).
+        words = {lit for rule in rules for lit in rule.prefilter_keys}
+        words.update(lit for rule in rules for part in rule.parts for lit in part.prefilter_keys)
+        subs = {lit for rule in rules for lit in rule.prefilter_subs}
+        subs.update(lit for rule in rules for part in rule.parts for lit in part.prefilter_subs)
+        gated = _gate_substrings(words, subs)
+        buckets: dict[str, list[str]] = {}
+        for literal in sorted(words | subs):
+            if len(literal) > 1:
+                buckets.setdefault(literal[:2], []).append(literal)
+        pairs = {pair: tuple(found) for pair, found in buckets.items()}
         return cls(
             rules=rules,
-            words=tuple(sorted({lit for rule in rules for lit in rule.prefilter_keys})),
-            substrings=tuple(sorted({lit for rule in rules for lit in rule.prefilter_subs})),
+            words=tuple(sorted(words)),
+            substrings=gated,
             always=tuple(rule for rule in rules if not rule.prefilter),
             by_key=by_key,
             by_sub=by_sub,
             order={rule.id: index for index, rule in enumerate(rules)},
+            singles=tuple(sorted(lit for lit in words | subs if len(lit) == 1)),
+            by_pair=pairs,
+            word_set=frozenset(words),
+            sub_roots=tuple(literal for literal, parent in gated if parent is None),
+            sub_children={parent: tuple(child for child, gate in gated if gate == parent)
+                          for parent in {gate for _, gate in gated if gate is not None}},
+            short_words=tuple(sorted(word for word in words if len(word) < 3)),
+            word_grams=tuple((word, word[:3], word[-3:]) for word in sorted(words)
+                             if len(word) >= 3),
+            sub_set=frozenset(subs),
         )
+
+
+def _gate_substrings(words: set[str], subs: set[str]) -> tuple[tuple[str, str | None], ...]:
+    """Orders the substring literals shortest first and gives each the longest shorter
+    literal it contains, if any: a prefilter literal, or the literal's longest word (three
+    or more word characters), which is then added to `words` (looked up in the cheap
+    vocabulary). A text lacking the gate lacks the literal, so it need not be searched."""
+    tokens = {sub: max(_WORD_TOKEN.findall(sub), key=len, default="") for sub in subs}
+    words.update(token for token in tokens.values() if len(token) >= 3)
+    gated: list[tuple[str, str | None]] = []
+    for sub in sorted(subs, key=lambda literal: (len(literal), literal)):
+        inside = [other for other in (*words, *subs)
+                  if len(other) < len(sub) and other in sub]
+        gated.append((sub, max(inside, key=len) if inside else None))
+    return tuple(gated)
+
+
+_WORD_TOKEN = re.compile(r"[a-z0-9_]+")
 
 
 class _ViewCache:
     """Per value: the extra views, word keys, present substrings and called names are computed
     at most once per text, on demand, and shared by every rule."""
 
-    __slots__ = ("_calls", "_cmd", "_code", "_keys", "_plan", "_subs", "_words", "views")
+    __slots__ = ("_calls", "_cmd", "_code", "_grams", "_keys", "_plan", "_subs", "_words",
+                 "views")
 
     def __init__(self, views: Views, plan: _TargetPlan) -> None:
         self.views = views.all()
@@ -164,21 +229,76 @@ class _ViewCache:
         self._words: dict[str, frozenset[str]] = {}
         self._calls: dict[str, dict[str, int]] = {}
         self._keys: dict[str, frozenset[str]] = {}
+        # Per long text: its vocabulary and the vocabulary's trigrams.
+        self._grams: dict[str, tuple[str, set[str]]] = {}
         self._subs: dict[str, frozenset[str]] = {}
+
+    def _scan(self, text: str) -> frozenset[str]:
+        """Every literal of the plan present in a short `text`, in one pass over it."""
+        plan = self._plan
+        found = [char for char in plan.singles if char in text]
+        by_pair = plan.by_pair
+        for index in range(len(text) - 1):
+            bucket = by_pair.get(text[index:index + 2])
+            if bucket:
+                found.extend(literal for literal in bucket if text.startswith(literal, index))
+        return frozenset(found)
 
     def _present_keys(self, text: str) -> frozenset[str]:
         keys = self._keys.get(text)
+        if keys is None and len(text) <= SHORT_TEXT:
+            present = self._scan(text)
+            keys = self._keys[text] = present & self._plan.word_set
+            self._subs[text] = present & self._plan.sub_set
         if keys is None:
             vocabulary = _vocabulary(text)
-            keys = self._keys[text] = frozenset(
-                [literal for literal in self._plan.words if literal in vocabulary])
+            # A literal's first and last three characters must both occur: a set lookup
+            # each, and `in` (whose cost grows with the text) only for the survivors.
+            grams = {vocabulary[index:index + 3] for index in range(len(vocabulary) - 2)}
+            self._grams[text] = (vocabulary, grams)
+            found = [literal for literal in self._plan.short_words if literal in vocabulary]
+            found.extend(literal for literal, head, tail in self._plan.word_grams
+                         if head in grams and tail in grams and literal in vocabulary)
+            keys = self._keys[text] = frozenset(found)
         return keys
+
+    def has_any(self, text: str, group: tuple[tuple[str, str, str], ...]) -> bool:
+        """Whether one literal of a part's group occurs in `text`; word literals (with a
+        trigram head and tail, see `Part.groups`) are looked up in the vocabulary."""
+        known = self._grams.get(text)
+        if known is None:
+            return any(literal in text for literal, _, _ in group)
+        vocabulary, grams = known
+        for literal, head, tail in group:
+            if not head:
+                if literal in text:
+                    return True
+            elif (len(literal) < 3 or (head in grams and tail in grams)) \
+                    and literal in vocabulary:
+                return True
+        return False
 
     def _present_subs(self, text: str) -> frozenset[str]:
         subs = self._subs.get(text)
+        if subs is not None:
+            return subs
+        keys = self._present_keys(text)  # a short text's scan finds the substrings too
+        subs = self._subs.get(text)
         if subs is None:
-            subs = self._subs[text] = frozenset(
-                [literal for literal in self._plan.substrings if literal in text])
+            # Only literals whose gate is present are searched for: the roots, then the
+            # children of present word literals and of found substrings.
+            children = self._plan.sub_children
+            queue = [literal for literal in self._plan.sub_roots if literal in text]
+            for key in keys:
+                queue.extend(child for child in children.get(key, ()) if child in text)
+            found: set[str] = set()
+            while queue:
+                literal = queue.pop()
+                if literal not in found:
+                    found.add(literal)
+                    queue.extend(child for child in children.get(literal, ())
+                                 if child in text)
+            subs = self._subs[text] = frozenset(found)
         return subs
 
     def candidates(self) -> list[Rule]:
@@ -192,16 +312,20 @@ class _ViewCache:
             if not by_key and not by_sub:
                 continue
             for text in self.texts_of(view):
+                # Looked up one present literal at a time: `set.intersection(dict)` would
+                # walk the whole (large) index instead.
                 if by_key:
-                    for key in self._present_keys(text).intersection(by_key):
-                        chosen.update((rule.id, rule) for rule in by_key[key])
+                    for key in self._present_keys(text):
+                        for rule in by_key.get(key, ()):
+                            chosen[rule.id] = rule
                 if by_sub:
-                    for sub in self._present_subs(text).intersection(by_sub):
-                        chosen.update((rule.id, rule) for rule in by_sub[sub])
+                    for sub in self._present_subs(text):
+                        for rule in by_sub.get(sub, ()):
+                            chosen[rule.id] = rule
         return sorted(chosen.values(), key=lambda rule: plan.order[rule.id])
 
-    def hits(self, text: str, rule: Rule) -> tuple[str, ...]:
-        """The rule's prefilter needles found in `text` (empty: the regex cannot match)."""
+    def hits(self, text: str, rule: Rule | Part) -> tuple[str, ...]:
+        """The prefilter needles of a rule or part found in `text` (empty: no match)."""
         found: tuple[str, ...] = ()
         if rule.prefilter_keys:
             keys = self._present_keys(text)
@@ -254,12 +378,25 @@ def _matches(rule: Rule, text: str, cache: _ViewCache, prefilter: bool = True) -
         assert pattern is not None
         if not rule.prefilter or not prefilter:
             return pattern.search(text) is not None
-        needles = cache.hits(text, rule)
-        if not needles:
+        if not cache.hits(text, rule):
             return False
-        if rule.window is None:
+        if len(text) <= SHORT_TEXT:  # one search of a short text beats a look at each part
             return pattern.search(text) is not None
-        return _search_windows(pattern, text, needles, rule.window)
+        # Each top-level alternative on its own: its literals and window are tighter.
+        for part in rule.parts:
+            if not part.prefilter:
+                if part.pattern.search(text) is not None:
+                    return True
+                continue
+            needles = cache.hits(text, part)
+            if not needles or not all(cache.has_any(text, group) for group in part.groups):
+                continue
+            if part.window is None:
+                if part.pattern.search(text) is not None:
+                    return True
+            elif _search_windows(part.pattern, text, needles, part.window):
+                return True
+        return False
     if operator == "phrases":
         if rule.substrings:
             return any(phrase in text for phrase in rule.substrings)
@@ -288,6 +425,8 @@ def _search_windows(pattern: re.Pattern[str], text: str, needles: tuple[str, ...
     """Searches only around the needles' occurrences: a match contains one of them and is at
     most `width` long, so it lies within `width` characters of it. Many occurrences (an input
     built to defeat this) fall back to one whole-text search: never worse than no windows."""
+    if sum(text.count(needle) for needle in needles) > MAX_WINDOWS:
+        return pattern.search(text) is not None
     spans: list[tuple[int, int]] = []
     for needle in needles:
         start = text.find(needle)
@@ -343,6 +482,8 @@ class Engine:
             target: _TargetPlan.build(rules) for target, rules in self._by_target.items()
         }
         self._modes: dict[str | None, dict[str, Mode]] = {}
+        # (target, value) -> matching rules, for values of at most MEMO_CHARS characters.
+        self._memo: dict[tuple[str, str], tuple[Rule, ...]] = {}
 
     def _modes_for(self, route: str | None) -> dict[str, Mode]:
         modes = self._modes.get(route)
@@ -366,9 +507,22 @@ class Engine:
         settings = self.settings
         modes = self._modes_for(route)
         found = _Matches()
+        memo = self._memo
         for target, value in items:
             plan = self._plans.get(target)
             if plan is None or not value:
+                continue
+            if self.prefilter and len(value) <= MEMO_CHARS:
+                matched = memo.get((target, value))
+                if matched is None:
+                    matched = self._matched(target, value, plan)
+                    if len(memo) >= MEMO_ENTRIES:
+                        memo.clear()
+                    memo[(target, value)] = matched
+                for rule in matched:
+                    mode = modes[rule.family]
+                    if rule.id not in found.seen and mode != "off":
+                        self._record(found, rule, mode)
                 continue
             cache = _ViewCache(
                 normalize(value, max_chars=settings.max_inspect_chars,
@@ -385,6 +539,19 @@ class Engine:
                        for text in cache.texts(rule)):
                     self._record(found, rule, mode)
         return self._decide(found)
+
+    def _matched(self, target: str, value: str, plan: _TargetPlan) -> tuple[Rule, ...]:
+        """Every rule of the target matching `value`, whatever the route's modes: what the
+        memo keeps for short values (the same header values come with request after
+        request; matching is a function of target and value alone)."""
+        settings = self.settings
+        cache = _ViewCache(
+            normalize(value, max_chars=settings.max_inspect_chars,
+                      depth=settings.decode_depth, form=target in _FORM_TARGETS),
+            plan,
+        )
+        return tuple(rule for rule in cache.candidates()
+                     if any(_matches(rule, text, cache) for text in cache.texts(rule)))
 
     def _record(self, found: _Matches, rule: Rule, mode: Mode) -> None:
         found.seen.add(rule.id)

@@ -49,6 +49,8 @@ _SPACE_RUN = re.compile(r"\s{2,}|[\t\n\r\f\v]")
 _B64_RUN = re.compile(r"[A-Za-z0-9+/_-]{24,4096}={0,2}")
 _HEX_RUN = re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{16,4096}")
 
+_HEX_ONLY = re.compile(r"[0-9a-fA-F]{0,8192}")  # runs are at most 4098 long
+
 MAX_BLOBS = 4
 
 
@@ -136,6 +138,8 @@ def _canonical(text: str) -> str:
 def _printable_ratio(text: str) -> float:
     if not text:
         return 0.0
+    if text.isprintable():  # the common case, in C
+        return 1.0
     printable = sum(1 for char in text if char.isprintable() or char in "\n\t")
     return printable / len(text)
 
@@ -144,7 +148,7 @@ def _decode_blob(run: str) -> str | None:
     """Decodes a base64 or hex run; None unless the result is mostly readable text."""
     raw: bytes | None = None
     try:
-        if len(run) % 2 == 0 and all(char in "0123456789abcdefABCDEF" for char in run):
+        if len(run) % 2 == 0 and _HEX_ONLY.fullmatch(run):
             raw = binascii.unhexlify(run)
         else:
             padded = run.rstrip("=")
@@ -167,7 +171,10 @@ def normalize(value: str, *, max_chars: int, depth: int = 2, form: bool = False)
         text = _decode_layers(text, depth, form)
     decoded: list[str] = []
     # Blobs hide in long whitespace-free tokens: only those are searched for runs.
-    for token in [token for token in text.split() if len(token) >= 16]:
+    tokens = text.split()
+    if tokens and max(map(len, tokens)) < 16:  # the usual prose: no token to look into
+        tokens = []
+    for token in [token for token in tokens if len(token) >= 16]:
         for pattern in (_B64_RUN, _HEX_RUN):
             for match in pattern.finditer(token):
                 if len(decoded) >= MAX_BLOBS:

@@ -10,7 +10,10 @@ Operators:
   already case-folded — and every quantifier bounded, so a search is linear in the input.
   The engine derives from each pattern the literals one of which every match contains
   (`derived_prefilter`) and runs the regex only where one occurs: most rules never run on an
-  ordinary prompt, which is where the speed comes from.
+  ordinary prompt, which is where the speed comes from. Each top-level alternative of a
+  pattern (`a|b`, and `(?:a|b)c` as `ac|bc`) is prefiltered on its own, with its own window
+  and up to three further literal groups that every match also contains one of.
+  Phrase rules use their phrases as prefilter literals.
 - `phrases`: a set of words or word sequences, matched on word boundaries (`match: "word"`),
   as plain substrings (`match: "substring"`), or as names called like functions
   (`match: "call"`: `name(`, with at most `gap` spaces before the parenthesis).
@@ -61,6 +64,23 @@ _WORD_SPLIT = re.compile(r"[^\w]+")
 
 
 @dataclass(frozen=True, slots=True)
+class Part:
+    """One top-level alternative of a rule's regex (see `Rule.parts`)."""
+
+    pattern: re.Pattern[str]
+    prefilter_keys: frozenset[str]
+    prefilter_subs: frozenset[str]
+    window: int | None
+    # Other literal sets each match contains one of (see `derived_groups`), each literal
+    # with its first and last three characters if it is a word literal (else "", "").
+    groups: tuple[tuple[tuple[str, str, str], ...], ...] = ()
+
+    @property
+    def prefilter(self) -> bool:
+        return bool(self.prefilter_keys or self.prefilter_subs)
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     """One detection: see the module docstring for the meaning of each field."""
 
@@ -81,6 +101,10 @@ class Rule:
     # Longest match the regex can produce, when finite and the pattern has no `$`: lets the
     # engine search only windows around prefilter hits instead of the whole text.
     window: int | None = None
+    # The top-level alternatives of the pattern, each with its own prefilter and window:
+    # `A|B` matches somewhere exactly when A or B does, and each alternative alone has longer
+    # literals and a shorter window than the whole (a single part when there is no `|`).
+    parts: tuple[Part, ...] = ()
     words: frozenset[str] = frozenset()
     # Multi-word phrases as (first word, full phrase) for a cheap set check before `in`.
     sequences: tuple[tuple[str, str], ...] = ()
@@ -140,11 +164,21 @@ def _rule(family: str, defaults: Mapping[str, Any], entry: Mapping[str, Any]) ->
         keys, subs = _prefilter(fields["prefilter"])
         fields["prefilter_keys"], fields["prefilter_subs"] = keys, subs
         fields["window"] = _window(pattern)
+        fields["parts"] = tuple(
+            Part(re.compile(alternative), *_prefilter(derived_prefilter(alternative)),
+                 _window(alternative),
+                 tuple(tuple((literal, *_word_ends(literal)) for literal in group)
+                       for group in derived_groups(alternative)))
+            for alternative in alternatives(pattern))
     elif operator == "phrases":
         phrases = _strings(entry.get("phrases"), f"{rule_id}.phrases")
         if any(phrase != phrase.casefold() for phrase in phrases):
             raise ValueError(f"{rule_id}: phrases must be case-folded")
         match = entry.get("match", "word")
+        # Every match contains one of the phrases (a called name, a word, a word sequence)
+        # as a substring: the phrases are their own prefilter.
+        fields["prefilter"] = tuple(sorted(set(phrases)))
+        fields["prefilter_keys"], fields["prefilter_subs"] = _prefilter(fields["prefilter"])
         if match == "substring":
             fields["substrings"] = phrases
         elif match == "call":
@@ -214,17 +248,91 @@ def derived_prefilter(pattern: str) -> tuple[str, ...]:
     return tuple(sorted(found)) if found else ()
 
 
-def _required(sequence: Any, c: Any) -> frozenset[str] | None:
-    """A set of strings one of which every match of `sequence` contains, or None."""
-    candidates: list[frozenset[str]] = []
-    run = ""
+MAX_EXACT = 32  # most strings an exactly-known stretch of a pattern may stand for
+
+
+def _exact(op: Any, av: Any, c: Any) -> frozenset[str] | None:
+    """Every string one item of a parsed pattern can match, when that is a small set of
+    literals (`nc|ncat`, `[sr]`, `(?:ba|z)?`, and zero-width `\\b` as the empty string)."""
+    if op == c.LITERAL:
+        return frozenset([chr(av)])
+    if op in (c.AT, c.ASSERT, c.ASSERT_NOT):
+        return frozenset([""])
+    if op == c.IN and 0 < len(av) <= 8 and all(item[0] == c.LITERAL for item in av):
+        return frozenset(chr(item[1]) for item in av)
+    if op == c.SUBPATTERN:
+        return _exact_sequence(av[-1], c)
+    if op == c.BRANCH:
+        found: set[str] = set()
+        for branch in av[1]:
+            strings = _exact_sequence(branch, c)
+            if strings is None:
+                return None
+            found |= strings
+        return frozenset(found) if len(found) <= MAX_EXACT else None
+    if op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT) and av[0] == 0 and av[1] == 1:
+        strings = _exact_sequence(av[2], c)
+        return None if strings is None else strings | {""}
+    return None
+
+
+def _exact_sequence(sequence: Any, c: Any) -> frozenset[str] | None:
+    result = frozenset([""])
     for op, av in sequence:
-        if op == c.LITERAL:
-            run += chr(av)
+        strings = _exact(op, av, c)
+        if strings is None:
+            return None
+        result = frozenset(left + right for left in result for right in strings)
+        if len(result) > MAX_EXACT:
+            return None
+    return result
+
+
+def _minimal(strings: frozenset[str]) -> frozenset[str]:
+    """Drops strings containing another member: a text containing `bash` contains `sh`."""
+    return frozenset(s for s in strings
+                     if not any(other != s and other in s for other in strings))
+
+
+def _required(sequence: Any, c: Any) -> frozenset[str] | None:
+    """A set of strings one of which every match of `sequence` contains, or None: the most
+    selective of `_required_sets`."""
+    candidates = _required_sets(sequence, c)
+    if not candidates:
+        return None
+    # Most selective: the set whose shortest literal is longest, then the smallest set.
+    return max(candidates, key=_selectivity)
+
+
+def _selectivity(part: frozenset[str]) -> tuple[int, int]:
+    return min(map(len, part)), -len(part)
+
+
+def _required_sets(sequence: Any, c: Any) -> list[frozenset[str]]:
+    """Sets of strings such that every match of `sequence` contains one string of each set.
+
+    Consecutive items whose possible strings are known exactly are multiplied out (`n` then
+    `c|cat|etcat` gives `nc`, `ncat`, `netcat`): every match contains one of the products."""
+    candidates: list[frozenset[str]] = []
+    run = frozenset([""])
+
+    def flush() -> None:
+        nonlocal run
+        if "" not in run:
+            candidates.append(_minimal(run))
+        run = frozenset([""])
+
+    for op, av in sequence:
+        strings = _exact(op, av, c)
+        if strings is not None:
+            product = frozenset(left + right for left in run for right in strings)
+            if len(product) <= MAX_EXACT:
+                run = product
+                continue
+            flush()
+            run = strings
             continue
-        if run:
-            candidates.append(frozenset([run]))
-            run = ""
+        flush()
         if op == c.SUBPATTERN:
             part = _required(av[-1], c)
         elif op == c.BRANCH:
@@ -234,18 +342,129 @@ def _required(sequence: Any, c: Any) -> frozenset[str] | None:
                 part = frozenset(literal for branch in branches if branch for literal in branch)
         elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT) and av[0] >= 1:
             part = _required(av[2], c)
-        elif op == c.IN and 0 < len(av) <= 4 and all(item[0] == c.LITERAL for item in av):
-            part = frozenset(chr(item[1]) for item in av)
         else:
             part = None
         if part:
             candidates.append(part)
-    if run:
-        candidates.append(frozenset([run]))
+    flush()
+    return candidates
+
+
+MAX_GROUPS = 3
+MAX_GROUP_SIZE = 16
+
+
+def _word_ends(literal: str) -> tuple[str, str]:
+    if _WORD_LITERAL.fullmatch(literal):
+        return literal[:3], literal[-3:]
+    return "", ""
+
+
+def derived_groups(pattern: str) -> tuple[tuple[str, ...], ...]:
+    """Further literal sets every match of `pattern` also contains one of, besides its
+    prefilter (`derived_prefilter`), most selective first: a text lacking every literal of
+    one group cannot match, which the engine checks before searching around the needles."""
+    try:
+        constants: Any = importlib.import_module("re._constants")
+        parser: Any = importlib.import_module("re._parser")
+    except ImportError:  # pragma: no cover - other Python implementations
+        return ()
+    sequence = parser.parse(pattern)
+    while len(sequence) == 1 and sequence[0][0] == constants.SUBPATTERN:
+        sequence = sequence[0][1][-1]
+    candidates = _required_sets(sequence, constants)
     if not candidates:
-        return None
-    # Most selective: the set whose shortest literal is longest, then the smallest set.
-    return max(candidates, key=lambda part: (min(map(len, part)), -len(part)))
+        return ()
+    chosen = _required(parser.parse(pattern), constants)
+    others = sorted({tuple(sorted(part)) for part in candidates if part != chosen
+                     and len(part) <= MAX_GROUP_SIZE},
+                    key=lambda part: (-min(map(len, part)), len(part), part))
+    return tuple(others[:MAX_GROUPS])
+
+
+def alternatives(pattern: str) -> tuple[str, ...]:
+    """The top-level alternatives of `pattern` (inside one enclosing `(?:...)` if it spans
+    the whole pattern), as pattern strings; `(pattern,)` when there is no top-level `|`.
+    Checked by reassembly: joining the pieces must give the pattern back."""
+    inner = pattern
+    if pattern.startswith("(?:"):
+        closing = _closing(pattern, 0)
+        rest = pattern[closing + 1:]
+        if closing == len(pattern) - 1:
+            inner = pattern[3:-1]
+        elif (closing > 0 and rest[0] not in "*+?{" and len(_split(rest)) == 1
+              and len(_split(pattern[3:closing])) > 1):
+            # `(?:a|b)c` is `ac|bc`: distributed over what follows the group.
+            pieces = [piece + rest for piece in alternatives(pattern[:closing + 1])]
+            return _checked(pattern, pieces) if len(pieces) > 1 else (pattern,)
+    pieces = _split(inner)
+    if len(pieces) < 2 or not all(pieces) or "|".join(pieces) != inner:
+        return (pattern,)
+    return _checked(pattern, pieces)
+
+
+def _checked(pattern: str, pieces: list[str]) -> tuple[str, ...]:
+    for piece in pieces:
+        if _has_flags(piece):
+            return (pattern,)
+        try:  # a `|` mistaken for a top-level one leaves an unbalanced piece
+            re.compile(piece)
+        except re.error:
+            return (pattern,)
+    return tuple(pieces)
+
+
+def _split(inner: str) -> list[str]:
+    """`inner` cut at its top-level `|` (outside groups and character classes)."""
+    pieces: list[str] = []
+    depth, start, index, in_class, class_start = 0, 0, 0, False, 0
+    while index < len(inner):
+        char = inner[index]
+        if char == "\\":
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]" or index == class_start  # `[]` / `[^]`: a literal `]`
+        elif char == "[":
+            in_class = True
+            class_start = index + (2 if inner[index + 1:index + 2] == "^" else 1)
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            pieces.append(inner[start:index])
+            start = index + 1
+        index += 1
+    pieces.append(inner[start:])
+    return pieces
+
+
+def _has_flags(piece: str) -> bool:
+    return re.search(r"\(\?[aiLmsux-]", piece) is not None
+
+
+def _closing(pattern: str, open_index: int) -> int:
+    """Index of the `)` that closes the group opening at `open_index` (-1 if none)."""
+    depth, index, in_class, class_start = 0, open_index, False, 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]" or index == class_start  # `[]` / `[^]`: a literal `]`
+        elif char == "[":
+            in_class = True
+            class_start = index + (2 if pattern[index + 1:index + 2] == "^" else 1)
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                return index
+        index += 1
+    return -1
 
 
 def _window(pattern: str) -> int | None:
