@@ -119,3 +119,11 @@ def run_suite(sizes: tuple[int, ...] = (1024, 4096, 16384), repeat: int = 200,
         result["adversarial"][name] = {"p50": percentile(samples, 0.5),
                                        "blocked": engine.evaluate(items).action == "block"}
     return result
+
+
+async def main() -> None:
+    """Entry point inside Pyodide (`run_python.mjs` awaits it): one JSON line of results."""
+    import sys
+
+    repeat = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    print(json.dumps({"python": sys.version.split()[0], **run_suite(repeat=repeat)}))

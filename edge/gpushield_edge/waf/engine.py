@@ -523,6 +523,8 @@ class Engine:
                     mode = modes[rule.family]
                     if rule.id not in found.seen and mode != "off":
                         self._record(found, rule, mode)
+                if self._blocked(found):
+                    return self._decide(found)
                 continue
             cache = _ViewCache(
                 normalize(value, max_chars=settings.max_inspect_chars,
@@ -538,7 +540,14 @@ class Engine:
                 if any(_matches(rule, text, cache, self.prefilter)
                        for text in cache.texts(rule)):
                     self._record(found, rule, mode)
+                    if self._blocked(found):
+                        # The request is refused whatever else matches: stop here, so an
+                        # input stuffed with every rule's trigger costs one match, not all.
+                        return self._decide(found)
         return self._decide(found)
+
+    def _blocked(self, found: _Matches) -> bool:
+        return found.enforced_block or found.enforced_score >= self.settings.threshold
 
     def _matched(self, target: str, value: str, plan: _TargetPlan) -> tuple[Rule, ...]:
         """Every rule of the target matching `value`, whatever the route's modes: what the
