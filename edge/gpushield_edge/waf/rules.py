@@ -32,7 +32,7 @@ from __future__ import annotations
 import importlib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -414,39 +414,10 @@ def _checked(pattern: str, pieces: list[str]) -> tuple[str, ...]:
     return tuple(pieces)
 
 
-def _split(inner: str) -> list[str]:
-    """`inner` cut at its top-level `|` (outside groups and character classes)."""
-    pieces: list[str] = []
-    depth, start, index, in_class, class_start = 0, 0, 0, False, 0
-    while index < len(inner):
-        char = inner[index]
-        if char == "\\":
-            index += 2
-            continue
-        if in_class:
-            in_class = char != "]" or index == class_start  # `[]` / `[^]`: a literal `]`
-        elif char == "[":
-            in_class = True
-            class_start = index + (2 if inner[index + 1:index + 2] == "^" else 1)
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        elif char == "|" and depth == 0:
-            pieces.append(inner[start:index])
-            start = index + 1
-        index += 1
-    pieces.append(inner[start:])
-    return pieces
-
-
-def _has_flags(piece: str) -> bool:
-    return re.search(r"\(\?[aiLmsux-]", piece) is not None
-
-
-def _closing(pattern: str, open_index: int) -> int:
-    """Index of the `)` that closes the group opening at `open_index` (-1 if none)."""
-    depth, index, in_class, class_start = 0, open_index, False, 0
+def _structure(pattern: str, start: int = 0) -> Iterator[tuple[int, str]]:
+    """(index, char) of each `(`, `)` and `|` of `pattern` from `start`, skipping escapes and
+    character classes (where they are literal)."""
+    index, in_class, class_start = start, False, 0
     while index < len(pattern):
         char = pattern[index]
         if char == "\\":
@@ -457,13 +428,41 @@ def _closing(pattern: str, open_index: int) -> int:
         elif char == "[":
             in_class = True
             class_start = index + (2 if pattern[index + 1:index + 2] == "^" else 1)
-        elif char == "(":
+        elif char in "()|":
+            yield index, char
+        index += 1
+
+
+def _split(inner: str) -> list[str]:
+    """`inner` cut at its top-level `|` (outside groups and character classes)."""
+    pieces: list[str] = []
+    depth, start = 0, 0
+    for index, char in _structure(inner):
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif depth == 0:
+            pieces.append(inner[start:index])
+            start = index + 1
+    pieces.append(inner[start:])
+    return pieces
+
+
+def _has_flags(piece: str) -> bool:
+    return re.search(r"\(\?[aiLmsux-]", piece) is not None
+
+
+def _closing(pattern: str, open_index: int) -> int:
+    """Index of the `)` that closes the group opening at `open_index` (-1 if none)."""
+    depth = 0
+    for index, char in _structure(pattern, open_index):
+        if char == "(":
             depth += 1
         elif char == ")":
             depth -= 1
             if depth == 0:
                 return index
-        index += 1
     return -1
 
 
