@@ -23,7 +23,7 @@ def rates() -> dict[str, float]:
 
 # Detection floors (PL1). The goals: CRS sqli/rce/lfi >= 90%, jailbreaks >= 80%.
 DETECTION = {
-    "crs:sqli:pl1": 0.875,
+    "crs:sqli:pl1": 0.91,
     "crs:rce:pl1": 0.90,
     "crs:lfi:pl1": 0.98,
     "crs:xss:pl1": 0.89,
