@@ -47,12 +47,16 @@ class CostConfig:
     settle_policy: SettlePolicy = field(default_factory=SettlePolicy)
     webhooks: tuple[WebhookTarget, ...] = ()
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # The account budgets as every admission sends them to the key's guard: built once
+    # here rather than per request (the edge's request path is CPU-budgeted).
+    account_budget_documents: tuple[dict[str, Any], ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "account_budget_documents",
+                           tuple(spec.to_dict() for spec in self.account_budgets))
 
     def price_for(self, model: str) -> Price:
         return self.prices.get(model, Price())
-
-    def account_budget_documents(self) -> tuple[dict[str, Any], ...]:
-        return tuple(spec.to_dict() for spec in self.account_budgets)
 
 
 def _reject_unknown(section: str, document: Mapping[str, Any], known: set[str]) -> None:

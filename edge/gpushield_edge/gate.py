@@ -19,7 +19,6 @@ from .backends.base import BackendResult
 from .context import RequestContext, Services
 from .http import GateRequest, GateResponse
 from .keyguard import StoredResponse
-from .keyguard.rpc import GuardUnreachable
 from .openapi import openapi_document
 from .pipeline import run_pipeline
 from .ports import AuditEvent
@@ -68,11 +67,6 @@ class Gate:
             response = GateResponse.problem(
                 Problem(error.code, error.problem.detail, error.problem.extra,
                         instance=f"urn:gpushield:request:{ctx.request_id}")
-            )
-        except GuardUnreachable:
-            ctx.code = "guard_unavailable"
-            response = GateResponse.problem(
-                Problem("guard_unavailable", instance=f"urn:gpushield:request:{ctx.request_id}")
             )
         except Exception as error:
             # A bug, not bad input. The frames are logged without the exception's message,

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from gpushield.devtools.serving import listening_socket, serve_asgi
+from gpushield.devtools.serving import listening_socket, request_body, serve_asgi
 
 Message = MutableMapping[str, Any]
 
@@ -30,16 +30,7 @@ class FaultyBackend:
     async def __call__(self, scope: MutableMapping[str, Any],
                        receive: Callable[[], Awaitable[Message]],
                        send: Callable[[Message], Awaitable[None]]) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                event = (await receive())["type"]
-                if event == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif event == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        while (await receive()).get("more_body"):
-            pass
+        await request_body(receive)
         self.calls += 1
         if self.mode == "5xx":
             await send({"type": "http.response.start", "status": 500, "headers": []})
@@ -65,5 +56,5 @@ class FaultyBackend:
 def faulty_backend() -> Iterator[FaultyBackend]:
     sock, url = listening_socket()
     backend = FaultyBackend(url=url)
-    with serve_asgi(backend, sock, name="faulty-backend"):
+    with serve_asgi(backend, sock, name="faulty-backend", lifespan="off"):
         yield backend

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e.budget_scenarios import LoadResult, spend_to_the_budget
+from tests.support.budget_scenarios import LoadResult, spend_to_the_budget
 from tests.support.webhook_receiver import WebhookReceiver, webhook_receiver
 from typer.testing import CliRunner
 

@@ -22,7 +22,7 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from gpushield.devtools.serving import listening_socket, serve_asgi
+from gpushield.devtools.serving import listening_socket, request_body, serve_asgi
 from gpushield_wire import algorithms, digest, signing, structured_fields
 from gpushield_wire.credentials import format_secret
 from gpushield_wire.errors import CATALOG, PROBLEM_CONTENT_TYPE, Problem, ProblemError
@@ -217,12 +217,7 @@ class RecordingGate:
     ) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await request_body(receive)
         record = Recorded(
             method=scope["method"],
             path=scope["raw_path"].decode("ascii"),

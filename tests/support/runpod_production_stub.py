@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from gpushield.devtools.serving import listening_socket, serve_asgi
+from gpushield.devtools.serving import listening_socket, request_body, serve_asgi
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -147,22 +147,9 @@ class ProductionStub:
 
     # ------------------------------------------------------------------ ASGI app
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                event = (await receive())["type"]
-                if event == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif event == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await request_body(receive)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         record = RecordedRequest(
             method=scope["method"],
@@ -288,5 +275,5 @@ def start_production_stub(
     """
     sock, url = listening_socket()
     stub = ProductionStub(url=url, endpoint_id=endpoint_id, api_key=api_key)
-    with serve_asgi(stub, sock, name="runpod-production-stub"):
+    with serve_asgi(stub, sock, name="runpod-production-stub", lifespan="off"):
         yield stub

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from gpushield.devtools.serving import listening_socket, serve_asgi
+from gpushield.devtools.serving import listening_socket, request_body, serve_asgi
 
 Message = MutableMapping[str, Any]
 
@@ -28,20 +28,7 @@ class WebhookReceiver:
     async def __call__(self, scope: MutableMapping[str, Any],
                        receive: Callable[[], Awaitable[Message]],
                        send: Callable[[Message], Awaitable[None]]) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                event = (await receive())["type"]
-                if event == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif event == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await request_body(receive)
         with self._lock:
             self.attempts.append((time.monotonic(), scope["path"]))
             failing = self.fail_first > 0
@@ -69,5 +56,5 @@ class WebhookReceiver:
 def webhook_receiver() -> Iterator[WebhookReceiver]:
     sock, url = listening_socket()
     receiver = WebhookReceiver(url=url)
-    with serve_asgi(receiver, sock, name="webhook-receiver"):
+    with serve_asgi(receiver, sock, name="webhook-receiver", lifespan="off"):
         yield receiver

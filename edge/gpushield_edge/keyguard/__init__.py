@@ -1,4 +1,4 @@
-"""Per-key state: the record, its limits, and the atomic admit/complete decisions."""
+"""Per-key state: the record, its limits, and the atomic admit/settle decisions."""
 
 from __future__ import annotations
 
@@ -15,19 +15,9 @@ class KeyGuard(Protocol):
 
     async def admit(self, request: AdmitRequest) -> AdmitResult: ...
 
-    async def complete(
-        self,
-        key_id: str,
-        lease_id: str,
-        idempotency_key: str | None,
-        response: StoredResponse | None,
-        now: float,
-    ) -> None: ...
-
     async def grant(self, request: GrantRequest) -> GrantResult:
         """Token endpoint: authenticates the client and says what token it may have."""
         ...
-
 
     async def settle(
         self,
@@ -41,7 +31,8 @@ class KeyGuard(Protocol):
         used_ms: int | None,
         policy: SettlePolicy | None = None,
     ) -> SettleResult:
-        """`complete` plus charging the call's reservation (keyguard/settlement.py)."""
+        """Ends the call's lease, keeps its answer for idempotent replays, and charges its
+        reservation once (keyguard/settlement.py)."""
         ...
 
 

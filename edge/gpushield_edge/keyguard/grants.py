@@ -14,7 +14,7 @@ import hmac
 import json
 from dataclasses import dataclass, field
 
-from .guard import KeyGuardCore
+from .guard import KeyGuardCore, unusable
 from .records import AdmitRequest
 from .rotation import live_secrets
 
@@ -72,12 +72,9 @@ def _decide(core: KeyGuardCore, request: GrantRequest, version: int) -> GrantRes
     scopes, status, current, expires_at, token_ttl = rows[0]
     if int(current) != version:
         return None
-    if status == "quarantined":
-        return GrantResult("refused", code="key_quarantined")
-    if status != "active":
-        return GrantResult("refused", code="key_revoked")
-    if expires_at is not None and float(expires_at) <= request.now:
-        return GrantResult("refused", code="key_expired")
+    refusal = unusable(status, expires_at, request.now)
+    if refusal is not None:
+        return GrantResult("refused", code=refusal)
     if request.method == "signature":
         if query("SELECT 1 FROM nonces WHERE key_id = ? AND nonce = ? AND expires_at >= ?",
                  (request.key_id, request.nonce, request.now)):

@@ -62,6 +62,18 @@ class KeyGuardError(Exception):
         self.missing = missing  # the key does not exist (vs. a change it cannot make)
 
 
+def unusable(status: str, expires_at: Any, now: float) -> str | None:
+    """Why a key may not be used at `now` (its refusal code), or None if it may. One rule
+    for every way a key is used: signed calls, bearer calls and token requests."""
+    if status == "quarantined":
+        return "key_quarantined"
+    if status != "active":
+        return "key_revoked"
+    if expires_at is not None and float(expires_at) <= now:
+        return "key_expired"
+    return None
+
+
 def _record(row: tuple[Any, ...]) -> KeyRecord:
     (key_id, alg, scopes, status, version, rate, burst, concurrency, call_ms,
      expires_at, created_at, label, last_used_at, admitted, token_ttl) = row
@@ -206,12 +218,9 @@ class KeyGuardCore:
             return None
 
         # 2. Is the key usable, and for this model.
-        if status == "quarantined":
-            return AdmitResult("refused", code="key_quarantined")
-        if status != "active":
-            return AdmitResult("refused", code="key_revoked")
-        if expires_at is not None and float(expires_at) <= now:
-            return AdmitResult("refused", code="key_expired")
+        refusal = unusable(status, expires_at, now)
+        if refusal is not None:
+            return AdmitResult("refused", code=refusal)
         scope_list = json.loads(scopes)
         if "*" not in scope_list and request.model not in scope_list:
             return AdmitResult("refused", code="model_not_in_scope")

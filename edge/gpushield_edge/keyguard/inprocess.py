@@ -24,18 +24,9 @@ class InProcessKeyGuard:
     async def admit(self, request: AdmitRequest) -> AdmitResult:
         return await self.core.admit(request)
 
-    async def complete(
-        self,
-        key_id: str,
-        lease_id: str,
-        idempotency_key: str | None,
-        response: StoredResponse | None,
-        now: float,
-    ) -> None:
-        self.core.complete(key_id, lease_id, idempotency_key, response, now)
-
     async def grant(self, request: GrantRequest) -> GrantResult:
         return await grant(self.core, request)
+
     async def settle(
         self,
         key_id: str,

@@ -16,6 +16,7 @@ from dataclasses import asdict, fields, is_dataclass
 from typing import Any
 
 from gpushield_wire import credentials
+from gpushield_wire.errors import ProblemError
 
 from ..ports import Clock
 from . import budget, rotation, usage
@@ -64,9 +65,13 @@ def admit_result_from(document: dict[str, Any]) -> AdmitResult:
     return AdmitResult(**{**document, "stored": stored_from(document.get("stored"))})
 
 
-class GuardUnreachable(Exception):
-    """The key's guard did not answer (timeout, dead object, transport error). The gate
-    fails closed on it: 503 guard_unavailable, nothing forwarded."""
+class GuardUnreachable(ProblemError):
+    """The key's guard did not answer (timeout, dead object, transport error). It is the
+    refusal itself: wherever it surfaces, the gate answers 503 guard_unavailable and
+    forwards nothing."""
+
+    def __init__(self) -> None:
+        super().__init__("guard_unavailable")
 
 
 class GuardRpcError(Exception):
@@ -82,7 +87,6 @@ class GuardEndpoint:
         self.clock = clock
         self.METHODS: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {
             "admit": self.admit,
-            "complete": self.complete,
             "settle": self.settle,
             "create": self.create,
             "get": self.get,
@@ -106,11 +110,6 @@ class GuardEndpoint:
 
     async def admit(self, args: dict[str, Any]) -> Any:
         return asdict(await self.core.admit(admit_request_from(args["request"])))
-
-    async def complete(self, args: dict[str, Any]) -> Any:
-        self.core.complete(args["key_id"], args["lease_id"], args.get("idempotency_key"),
-                           stored_from(args.get("response")), float(args["now"]))
-        return None
 
     async def settle(self, args: dict[str, Any]) -> Any:
         policy = args.get("policy")
@@ -205,22 +204,10 @@ class RemoteKeyGuard:
         result = await call_guard(self._call, request.key_id, "admit", {"request": request})
         return admit_result_from(result)
 
-    async def complete(
-        self,
-        key_id: str,
-        lease_id: str,
-        idempotency_key: str | None,
-        response: StoredResponse | None,
-        now: float,
-    ) -> None:
-        await call_guard(self._call, key_id, "complete", {
-            "key_id": key_id, "lease_id": lease_id, "idempotency_key": idempotency_key,
-            "response": response, "now": now,
-        })
-
     async def grant(self, request: GrantRequest) -> GrantResult:
         result = await call_guard(self._call, request.key_id, "grant", {"request": request})
         return GrantResult(**{**result, "scopes": tuple(result["scopes"])})
+
     async def settle(
         self,
         key_id: str,

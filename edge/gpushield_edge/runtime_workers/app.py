@@ -48,8 +48,9 @@ DIRECTORY_NAME = "directory"
 
 
 class EnvStrings(Mapping[str, str]):
-    """Worker vars and secrets as a read-only mapping (only string values; bindings are
-    not strings, so a config cannot name a binding as its API key)."""
+    """Worker vars and secrets as a read-only mapping for `parse_config` (only string
+    values; bindings are not strings, so a config cannot name a binding as its API key).
+    Lookups only: Python cannot enumerate a Worker's env, so it iterates as empty."""
 
     def __init__(self, env: Any) -> None:
         self._env = env

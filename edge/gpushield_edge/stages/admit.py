@@ -48,7 +48,7 @@ def _costs(ctx: RequestContext, services: Services) -> dict[str, Any]:
     return {
         "micros_per_gpu_s": price.micros_per_gpu_s,
         "min_micros": price.min_micros,
-        "account_budgets": costs.account_budget_documents(),
+        "account_budgets": costs.account_budget_documents,
         "country": country,
     }
 

@@ -135,10 +135,6 @@ class _TargetPlan:
     literals occur are even looked at (most rules never are, for an ordinary value)."""
 
     rules: tuple[Rule, ...]
-    words: tuple[str, ...]
-    # Substring literals, shortest first, each with a shorter literal it contains (or None):
-    # when that one is absent from a text, so is the longer one and it is not searched for.
-    substrings: tuple[tuple[str, str | None], ...]
     always: tuple[Rule, ...]  # no prefilter: evaluated on every value
     # Per view: prefilter key / substring -> the rules that listed it.
     by_key: dict[str, dict[str, tuple[Rule, ...]]]
@@ -147,6 +143,8 @@ class _TargetPlan:
     # For short texts, literals are found by one pass over the text instead of one search
     # per literal: single characters, and the rest bucketed by their first two characters.
     singles: tuple[str, ...]
+    # Substring literals are gated by a shorter literal each contains (see
+    # `_gate_substrings`): when the gate is absent from a text, so are they, unsearched.
     sub_roots: tuple[str, ...]  # substring literals without a gate
     sub_children: dict[str, tuple[str, ...]]  # gate -> the substring literals it gates
     by_pair: dict[str, tuple[str, ...]]
@@ -179,8 +177,6 @@ class _TargetPlan:
         pairs = {pair: tuple(found) for pair, found in buckets.items()}
         return cls(
             rules=rules,
-            words=tuple(sorted(words)),
-            substrings=gated,
             always=tuple(rule for rule in rules if not rule.prefilter),
             by_key=by_key,
             by_sub=by_sub,

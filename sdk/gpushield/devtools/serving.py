@@ -54,3 +54,14 @@ def serve_asgi(app: Any, sock: socket.socket, *, name: str, **config: Any) -> It
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+async def request_body(receive: Any) -> bytes:
+    """The whole body of an ASGI HTTP request (test servers and stubs; the gate itself reads
+    with a cap, see runtime_local/asgi.py)."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        chunks.append(bytes(message.get("body", b"")))
+        if not message.get("more_body"):
+            return b"".join(chunks)

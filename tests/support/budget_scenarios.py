@@ -2,8 +2,8 @@
 
 Nothing here knows which runtime serves the gate: keys are made through the admin interface
 (`AdminClient` against the gate's admin API, or a local store), calls go through the SDK, and
-results are read back through `KeyAdmin.usage`. The local suite runs them against
-`gpushield dev`'s gate; the same functions can run against the Workers runtime.
+results are read back through `KeyAdmin.usage`. tests/runtimes/test_budgets.py runs them
+against the local gate and against the Worker in Pyodide.
 """
 
 from __future__ import annotations
