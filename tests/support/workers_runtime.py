@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import select
 import shutil
 import subprocess
 import threading
+import time
 import tomllib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -27,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HARNESS = ROOT / "tests" / "workers_harness"
 NODE_FLAGS = ("--experimental-wasm-stack-switching",)
 READY_TIMEOUT_S = 60.0
+LOG_CATCH_UP_S = 10.0  # the stdout copier thread is behind by a few lines at most
 
 
 def wrangler_config() -> dict[str, Any]:
@@ -96,7 +99,19 @@ class RunningWorkerGate:
         return answer
 
     def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
+        """Everything the Worker printed, including what its waitUntil work printed after the
+        responses already received: like Workers Logs once the invocations have finished."""
+        marker = f"[harness] idle {secrets.token_hex(8)}"
+        httpx.post(f"{self.control}/idle", json={"marker": marker.rsplit(" ", 1)[1]},
+                   timeout=30).raise_for_status()
+        deadline = time.monotonic() + LOG_CATCH_UP_S
+        while True:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+            if marker in text:
+                return text
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the Worker's log never showed {marker!r}")
+            time.sleep(0.01)
 
 
 def _drain(stream: Any, log_path: Path) -> None:

@@ -7,7 +7,9 @@
 //
 // stdout carries exactly one JSON line once ready: {"url": ..., "control": ...}. Everything else
 // (Python print output, timings, errors) goes to stderr. Load errors exit non-zero.
-// Control server: POST /faults {"binding","mode"}; POST /clock {"offset_s"}; GET /stats.
+// Control server: POST /faults {"binding","mode"}; POST /clock {"offset_s"}; GET /stats;
+// POST /idle {"marker"} waits for every request's waitUntil work, then prints the marker on
+// stdout after everything that work printed (so a reader of the log knows it has all of it).
 import http from 'node:http';
 import { parseArgs } from 'node:util';
 import { createPythonWorker } from './host.mjs';
@@ -116,6 +118,13 @@ const control = http.createServer(async (req, res) => {
       worker.setFault(binding, mode);
       log(`fault mode for ${binding}: ${mode}`);
       return json(200, { binding, mode });
+    }
+    if (req.method === 'POST' && pathname === '/idle') {
+      const { marker } = await readJson(req);
+      if (typeof marker !== 'string' || !/^[\w-]{1,64}$/.test(marker)) throw new Error('marker must be a short word');
+      while (inflight.size) await Promise.allSettled([...inflight]);
+      process.stdout.write(`[harness] idle ${marker}\n`);
+      return json(200, { marker });
     }
     if (req.method === 'POST' && pathname === '/clock') {
       const { offset_s: offset } = await readJson(req);
