@@ -16,10 +16,10 @@ import time
 
 import pytest
 
-from gpushield_edge.waf import load_rules
+from gpushield_edge.waf import Engine, WafSettings, load_rules
 from gpushield_edge.waf import normalize as normalize_module
 from gpushield_edge.waf import ssrf as ssrf_module
-from gpushield_edge.waf.engine import _CALL, _NON_WORD_RUN
+from gpushield_edge.waf.engine import _CALL
 
 from .regex_shape import atoms, problems, sample
 
@@ -37,9 +37,17 @@ PATTERNS.update({
     "normalize._COMMENT": normalize_module._COMMENT.pattern,
     "normalize._EMPTY_EXPANSION": normalize_module._EMPTY_EXPANSION.pattern,
     "ssrf._URL": ssrf_module._URL.pattern,
+    "normalize._INVISIBLE_RUN": normalize_module._INVISIBLE_RUN.pattern,
+    "normalize._CONTROL_CHAR": normalize_module._CONTROL_CHAR.pattern,
+    "normalize._HIDDEN_CHAR": normalize_module._HIDDEN_CHAR.pattern,
+    "normalize._CMD_DELETE_RUN": normalize_module._CMD_DELETE_RUN.pattern,
     "engine._CALL": _CALL.pattern,
-    "engine._NON_WORD_RUN": _NON_WORD_RUN.pattern,
 })
+# The literal finders' trie regexes, one per target, at the highest paranoia level (the most
+# literals): only `?` quantifiers, and branches that start with distinct characters.
+for _target, _plan in Engine(load_rules(), WafSettings(paranoia_level=4))._plans.items():
+    if _plan.word_finder.pattern is not None:
+        PATTERNS[f"literals.{_target}"] = _plan.word_finder.pattern
 
 MAX_RATIO = 10.0  # linear growth gives ~4 for 4x the input, quadratic ~16
 START = 2_000

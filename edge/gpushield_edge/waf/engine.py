@@ -23,10 +23,11 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .literals import LiteralFinder
 from .normalize import Views, cmdline_view, code_view, normalize
 from .rules import Part, Rule, words_of
 from .ssrf import has_internal_url
@@ -100,16 +101,17 @@ class _Matches:
     families: dict[str, None] = field(default_factory=dict)
 
 
-# ASCII characters that end a word become spaces before splitting into words.
-_NON_WORD = {code: " " for code in range(128)
-             if not (chr(code).isalnum() or chr(code) == "_")}
-# The same ASCII characters as a regex, for non-ASCII texts.
-_NON_WORD_RUN = re.compile("[" + re.escape("".join(map(chr, _NON_WORD))) + "]{1,4096}")
+# ASCII bytes that end a word become spaces before splitting into words (bytes ≥ 0x80, the
+# UTF-8 of other characters, stay: a word literal is ASCII, so no split can cut one).
+_WORD_BYTES = bytes(32 if code < 128 and not (chr(code).isalnum() or chr(code) == "_") else code
+                    for code in range(256))
 MAX_WINDOWS = 32
 # The views rules read, cheapest first: the normalised text, then the shell and code views.
 VIEWS = ("text", "cmdline", "code")
 # Up to this length a text's literals are found in one pass over it (see `_ViewCache._scan`).
 SHORT_TEXT = 256
+# A view whose rules have at most this many literals in all looks for them one by one.
+FEW_LITERALS = 8
 # Short values' matches are remembered (bounded: the memo is emptied when full).
 MEMO_CHARS = 256
 MEMO_ENTRIES = 4096
@@ -121,12 +123,17 @@ def _entropy(text: str) -> float:
     return -sum(n / length * math.log2(n / length) for n in counts.values())
 
 
-def _vocabulary(text: str) -> str:
-    """Each distinct word of `text` once, space-separated: a word-only literal occurs in the
-    text exactly when it occurs in this (shorter) string."""
-    if text.isascii():  # str.translate is fast on ASCII only
-        return " ".join(set(text.translate(_NON_WORD).split()))
-    return " ".join(set(_NON_WORD_RUN.sub(" ", text).split()))
+def _words(text: str) -> set[bytes]:
+    """The distinct words of `text`: a word-only literal occurs in the text exactly when it
+    occurs in one of them. Split on UTF-8 bytes, where `translate` runs in C whatever the
+    text (on a non-ASCII `str` it is a dict lookup per character); `surrogatepass` because
+    decoded `\\ud800` escapes may leave lone surrogates."""
+    return set(text.encode("utf-8", "surrogatepass").translate(_WORD_BYTES).split())
+
+
+def _joined(words: Iterable[bytes]) -> str:
+    """Words as one space-separated string (a vocabulary) to search for literals."""
+    return b" ".join(words).decode("utf-8", "surrogatepass")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,14 +150,17 @@ class _TargetPlan:
     # For short texts, literals are found by one pass over the text instead of one search
     # per literal: single characters, and the rest bucketed by their first two characters.
     singles: tuple[str, ...]
-    # Substring literals are gated by a shorter literal each contains (see
-    # `_gate_substrings`): when the gate is absent from a text, so are they, unsearched.
-    sub_roots: tuple[str, ...]  # substring literals without a gate
-    sub_children: dict[str, tuple[str, ...]]  # gate -> the substring literals it gates
     by_pair: dict[str, tuple[str, ...]]
     word_set: frozenset[str]
-    short_words: tuple[str, ...]  # word literals under three characters
-    word_grams: tuple[tuple[str, str, str], ...]  # the others, with first and last trigram
+    # Long texts: every word literal (the rules', their parts' and their groups', and the
+    # substring literals' tokens) found in one pass over the text's vocabulary.
+    word_finder: LiteralFinder
+    # Long texts: each substring literal with the word tokens (two or more characters) it
+    # contains, filed under its longest token. A text lacking one of them lacks the literal,
+    # which is then not searched for: `'don't follow'` costs a scan only when "don" and
+    # "follow" are both present. Literals without tokens (`://`, `${`) are always searched.
+    sub_plain: tuple[str, ...]
+    sub_by_token: dict[str, tuple[tuple[str, frozenset[str]], ...]]
     sub_set: frozenset[str]
 
     @classmethod
@@ -169,7 +179,13 @@ class _TargetPlan:
         words.update(lit for rule in rules for part in rule.parts for lit in part.prefilter_keys)
         subs = {lit for rule in rules for lit in rule.prefilter_subs}
         subs.update(lit for rule in rules for part in rule.parts for lit in part.prefilter_subs)
-        gated = _gate_substrings(words, subs)
+        gates = [(sub, frozenset(token for token in _WORD_TOKEN.findall(sub)
+                                 if len(token) >= 2))
+                 for sub in sorted(subs)]
+        by_token: dict[str, list[tuple[str, frozenset[str]]]] = {}
+        for sub, tokens in gates:
+            if tokens:
+                by_token.setdefault(max(sorted(tokens), key=len), []).append((sub, tokens))
         buckets: dict[str, list[str]] = {}
         for literal in sorted(words | subs):
             if len(literal) > 1:
@@ -184,29 +200,14 @@ class _TargetPlan:
             singles=tuple(sorted(lit for lit in words | subs if len(lit) == 1)),
             by_pair=pairs,
             word_set=frozenset(words),
-            sub_roots=tuple(literal for literal, parent in gated if parent is None),
-            sub_children={parent: tuple(child for child, gate in gated if gate == parent)
-                          for parent in {gate for _, gate in gated if gate is not None}},
-            short_words=tuple(sorted(word for word in words if len(word) < 3)),
-            word_grams=tuple((word, word[:3], word[-3:]) for word in sorted(words)
-                             if len(word) >= 3),
+            word_finder=LiteralFinder(words.union(
+                (literal for rule in rules for part in rule.parts for group in part.groups
+                 for literal, head, _ in group if head),
+                (token for _, tokens in gates for token in tokens))),
+            sub_plain=tuple(sub for sub, tokens in gates if not tokens),
+            sub_by_token={token: tuple(found) for token, found in by_token.items()},
             sub_set=frozenset(subs),
         )
-
-
-def _gate_substrings(words: set[str], subs: set[str]) -> tuple[tuple[str, str | None], ...]:
-    """Orders the substring literals shortest first and gives each the longest shorter
-    literal it contains, if any: a prefilter literal, or the literal's longest word (three
-    or more word characters), which is then added to `words` (looked up in the cheap
-    vocabulary). A text lacking the gate lacks the literal, so it need not be searched."""
-    tokens = {sub: max(_WORD_TOKEN.findall(sub), key=len, default="") for sub in subs}
-    words.update(token for token in tokens.values() if len(token) >= 3)
-    gated: list[tuple[str, str | None]] = []
-    for sub in sorted(subs, key=lambda literal: (len(literal), literal)):
-        inside = [other for other in (*words, *subs)
-                  if len(other) < len(sub) and other in sub]
-        gated.append((sub, max(inside, key=len) if inside else None))
-    return tuple(gated)
 
 
 _WORD_TOKEN = re.compile(r"[a-z0-9_]+")
@@ -216,8 +217,8 @@ class _ViewCache:
     """Per value: the extra views, word keys, present substrings and called names are computed
     at most once per text, on demand, and shared by every rule."""
 
-    __slots__ = ("_calls", "_cmd", "_code", "_grams", "_keys", "_plan", "_subs", "_words",
-                 "views")
+    __slots__ = ("_calls", "_cmd", "_code", "_first_words", "_keys", "_plan", "_present_words",
+                 "_subs", "_words", "views")
 
     def __init__(self, views: Views, plan: _TargetPlan) -> None:
         self.views = views.all()
@@ -227,8 +228,9 @@ class _ViewCache:
         self._words: dict[str, frozenset[str]] = {}
         self._calls: dict[str, dict[str, int]] = {}
         self._keys: dict[str, frozenset[str]] = {}
-        # Per long text: its vocabulary and the vocabulary's trigrams.
-        self._grams: dict[str, tuple[str, set[str]]] = {}
+        # Per long text: the finder's word literals present in it (see `_find_words`).
+        self._present_words: dict[str, frozenset[str]] = {}
+        self._first_words: tuple[set[bytes], frozenset[str]] | None = None
         self._subs: dict[str, frozenset[str]] = {}
 
     def _scan(self, text: str) -> frozenset[str]:
@@ -249,53 +251,48 @@ class _ViewCache:
             keys = self._keys[text] = present & self._plan.word_set
             self._subs[text] = present & self._plan.sub_set
         if keys is None:
-            vocabulary = _vocabulary(text)
-            # A literal's first and last three characters must both occur: a set lookup
-            # each, and `in` (whose cost grows with the text) only for the survivors.
-            grams = {vocabulary[index:index + 3] for index in range(len(vocabulary) - 2)}
-            self._grams[text] = (vocabulary, grams)
-            found = [literal for literal in self._plan.short_words if literal in vocabulary]
-            found.extend(literal for literal, head, tail in self._plan.word_grams
-                         if head in grams and tail in grams and literal in vocabulary)
-            keys = self._keys[text] = frozenset(found)
+            present = self._present_words[text] = self._find_words(text)
+            keys = self._keys[text] = present & self._plan.word_set
         return keys
 
+    def _find_words(self, text: str) -> frozenset[str]:
+        """The finder's literals occurring in `text`'s words. A value's other long texts (its
+        command-line and code views) share most words with the first: only their new words
+        are searched, and the first text's finds are kept — a superset of the literals
+        present, which only ever adds candidates (each rule's regex still decides)."""
+        words = _words(text)
+        finder = self._plan.word_finder
+        if self._first_words is None:
+            present = finder.find(_joined(words))
+            self._first_words = (words, present)
+            return present
+        first_words, first_present = self._first_words
+        new = words - first_words
+        return first_present | finder.find(_joined(new)) if new else first_present
+
     def has_any(self, text: str, group: tuple[tuple[str, str, str], ...]) -> bool:
-        """Whether one literal of a part's group occurs in `text`; word literals (with a
-        trigram head and tail, see `Part.groups`) are looked up in the vocabulary."""
-        known = self._grams.get(text)
-        if known is None:
+        """Whether one literal of a part's group occurs in `text`; in a long text, word
+        literals (those with a head, see `Part.groups`) were all found already."""
+        present = self._present_words.get(text)
+        if present is None:
             return any(literal in text for literal, _, _ in group)
-        vocabulary, grams = known
-        for literal, head, tail in group:
-            if not head:
-                if literal in text:
-                    return True
-            elif (len(literal) < 3 or (head in grams and tail in grams)) \
-                    and literal in vocabulary:
-                return True
-        return False
+        return any(literal in present if head else literal in text
+                   for literal, head, _ in group)
 
     def _present_subs(self, text: str) -> frozenset[str]:
         subs = self._subs.get(text)
         if subs is not None:
             return subs
-        keys = self._present_keys(text)  # a short text's scan finds the substrings too
+        # A short text's scan finds the substrings too; a long text's words gate them.
+        self._present_keys(text)
         subs = self._subs.get(text)
         if subs is None:
-            # Only literals whose gate is present are searched for: the roots, then the
-            # children of present word literals and of found substrings.
-            children = self._plan.sub_children
-            queue = [literal for literal in self._plan.sub_roots if literal in text]
-            for key in keys:
-                queue.extend(child for child in children.get(key, ()) if child in text)
-            found: set[str] = set()
-            while queue:
-                literal = queue.pop()
-                if literal not in found:
-                    found.add(literal)
-                    queue.extend(child for child in children.get(literal, ())
-                                 if child in text)
+            present = self._present_words[text]
+            plan = self._plan
+            found = [literal for literal in plan.sub_plain if literal in text]
+            for token in present.intersection(plan.sub_by_token):
+                found.extend(literal for literal, tokens in plan.sub_by_token[token]
+                             if tokens <= present and literal in text)
             subs = self._subs[text] = frozenset(found)
         return subs
 
@@ -314,14 +311,24 @@ class _ViewCache:
                 # Looked up one present literal at a time: `set.intersection(dict)` would
                 # walk the whole (large) index instead.
                 if by_key:
-                    for key in self._present_keys(text):
+                    for key in self._present_in(text, by_key, self._present_keys):
                         for rule in by_key.get(key, ()):
                             chosen[rule.id] = rule
                 if by_sub:
-                    for sub in self._present_subs(text):
+                    for sub in self._present_in(text, by_sub, self._present_subs):
                         for rule in by_sub.get(sub, ()):
                             chosen[rule.id] = rule
         return sorted(chosen.values(), key=lambda rule: plan.order[rule.id])
+
+    def _present_in(self, text: str, index: Mapping[str, object],
+                    present: Callable[[str], frozenset[str]]) -> Iterable[str]:
+        """The literals of a view's `index` occurring in `text`. A view with only a few (a
+        prompt's command-line view has one) asks for them one by one, unless everything
+        present in the text is known already: finding all of the plan's literals in a second
+        long text would cost as much as in the first, for a handful of rules."""
+        if len(index) <= FEW_LITERALS and text not in self._keys:
+            return [literal for literal in index if literal in text]
+        return present(text)
 
     def hits(self, text: str, rule: Rule | Part) -> tuple[str, ...]:
         """The prefilter needles of a rule or part found in `text` (empty: no match)."""
