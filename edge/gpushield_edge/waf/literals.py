@@ -61,8 +61,12 @@ class LiteralFinder:
         self._short = tuple(sorted(lit for lit in self.literals if len(lit) <= SHORT))
         ordered = sorted(lit for lit in self.literals if len(lit) > SHORT)
         self._pattern = re.compile(f"(?=({_trie_pattern(ordered)}))") if ordered else None
+        in_trie = set(ordered)
+        # Each literal's own prefixes that are literals too (itself included): one set lookup
+        # per prefix length, so building this stays linear in the literals' total length.
         self._prefixes = {
-            literal: tuple(other for other in ordered if literal.startswith(other))
+            literal: tuple(literal[:end] for end in range(SHORT + 1, len(literal) + 1)
+                           if literal[:end] in in_trie)
             for literal in ordered
         }
 

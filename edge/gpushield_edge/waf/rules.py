@@ -233,18 +233,39 @@ def _prefilter(literals: Sequence[str]) -> tuple[frozenset[str], frozenset[str]]
     return frozenset(words), frozenset(subs)
 
 
+@cache
+def _sre() -> tuple[Any, Any] | None:
+    """CPython's regex parser and its constants (private modules, present in CPython and
+    Pyodide alike); None elsewhere, and the engine then searches whole texts."""
+    try:
+        return (importlib.import_module("re._parser"),
+                importlib.import_module("re._constants"))
+    except ImportError:  # pragma: no cover - other Python implementations
+        return None
+
+
+@cache
+def _parsed(pattern: str) -> Any:
+    """The parse tree of `pattern`, read (never changed) by every derivation below: parsed
+    once per pattern, which is most of what loading the rules costs."""
+    sre = _sre()
+    assert sre is not None
+    return sre[0].parse(pattern)
+
+
+@cache
+def _required_of(pattern: str) -> frozenset[str] | None:
+    sre = _sre()
+    return _required(_parsed(pattern), sre[1]) if sre is not None else None
+
+
 def derived_prefilter(pattern: str) -> tuple[str, ...]:
     """Literals of which every match of `pattern` contains at least one, read from the
     parsed pattern itself (so they cannot drift from it): a sequence contributes its most
     selective required part, an alternation the union of its branches' parts, a repeat with
     a minimum of one its body's. Empty when no such set exists (the rule always runs).
     """
-    try:
-        constants: Any = importlib.import_module("re._constants")
-        parser: Any = importlib.import_module("re._parser")
-    except ImportError:  # pragma: no cover - other Python implementations
-        return ()
-    found = _required(parser.parse(pattern), constants)
+    found = _required_of(pattern)
     return tuple(sorted(found)) if found else ()
 
 
@@ -364,18 +385,17 @@ def derived_groups(pattern: str) -> tuple[tuple[str, ...], ...]:
     """Further literal sets every match of `pattern` also contains one of, besides its
     prefilter (`derived_prefilter`), most selective first: a text lacking every literal of
     one group cannot match, which the engine checks before searching around the needles."""
-    try:
-        constants: Any = importlib.import_module("re._constants")
-        parser: Any = importlib.import_module("re._parser")
-    except ImportError:  # pragma: no cover - other Python implementations
+    sre = _sre()
+    if sre is None:  # pragma: no cover - other Python implementations
         return ()
-    sequence = parser.parse(pattern)
+    constants = sre[1]
+    sequence = _parsed(pattern)
     while len(sequence) == 1 and sequence[0][0] == constants.SUBPATTERN:
         sequence = sequence[0][1][-1]
     candidates = _required_sets(sequence, constants)
     if not candidates:
         return ()
-    chosen = _required(parser.parse(pattern), constants)
+    chosen = _required_of(pattern)
     others = sorted({tuple(sorted(part)) for part in candidates if part != chosen
                      and len(part) <= MAX_GROUP_SIZE},
                     key=lambda part: (-min(map(len, part)), len(part), part))
@@ -469,15 +489,14 @@ def _closing(pattern: str, open_index: int) -> int:
 def _window(pattern: str) -> int | None:
     """The pattern's maximum match width if finite and small, else None (search everything).
 
-    Uses CPython's own regex parser (`re._parser`, present in CPython and Pyodide alike); if it
-    is missing the engine simply searches whole texts.
+    Uses CPython's own regex parser (see `_sre`); if it is missing the engine simply searches
+    whole texts.
     """
-    try:
-        constants: Any = importlib.import_module("re._constants")
-        parser: Any = importlib.import_module("re._parser")
-    except ImportError:  # pragma: no cover - other Python implementations
+    sre = _sre()
+    if sre is None:  # pragma: no cover - other Python implementations
         return None
-    parsed = parser.parse(pattern)
+    constants = sre[1]
+    parsed = _parsed(pattern)
     if any(op == constants.AT and av in (constants.AT_END, constants.AT_END_STRING)
            for op, av in _walk(parsed)):
         return None
