@@ -18,6 +18,7 @@ import json
 import sys
 import time
 
+PROMPTS = 16
 IMPORT_STARTED = time.perf_counter()
 from gpushield_edge.backends.runpod import RunPodBackend  # noqa: E402
 from gpushield_edge.config import parse_config  # noqa: E402
@@ -179,10 +180,14 @@ async def gate_times(requests: int, *, budgeted: bool) -> tuple[list[float], obj
                         audit=CountingAudit(), background=NoBackground(),
                         backends={"summarize": RunPodBackend(config.models["summarize"].backend)})
     gate = Gate(services)
-    prompt = ("The quick brown fox jumps over the lazy dog. " * 22)[:980]
-    body = json.dumps({"input": {"prompt": prompt, "max_tokens": 64}}).encode()
+    # Varied prose like a real prompt's (bench_prose.py; a repeated sentence would flatter the
+    # WAF about fourfold), a different one of PROMPTS texts on each request.
+    from bench_prose import varied_prose
+
+    bodies = [json.dumps({"input": {"prompt": varied_prose(980, seed), "max_tokens": 64}}).encode()
+              for seed in range(PROMPTS)]
     now = int(time.time())
-    batch = [signed(body, now, i) for i in range(requests + warmup)]
+    batch = [signed(bodies[i % PROMPTS], now, i) for i in range(requests + warmup)]
     # The pre-signed batch is the benchmark's, not the gate's: keep the collector off it.
     gc.collect()
     gc.freeze()
@@ -197,7 +202,7 @@ async def gate_times(requests: int, *, budgeted: bool) -> tuple[list[float], obj
             times.append(elapsed * 1e6)
     gc.unfreeze()
     times.sort()
-    return times, core.crypto, len(body)
+    return times, core.crypto, len(bodies[0])
 
 
 def _pct(times: list[float], q: float) -> float:

@@ -2,11 +2,16 @@
 later, inside Pyodide (load this file and `gpushield_edge` into the Worker bundle and call
 `run_suite`). Nothing here reads the corpora: inputs are generated, deterministic and sized.
 
-- `benign_prompt(n)`: ordinary prose of n characters (varied words, punctuation, numbers);
+- benign prompts of n characters, two kinds (bench_prose.py): `varied` prose with as many
+  distinct words as a real prompt (the realistic case, and the baseline adversarial inputs
+  are compared with) and a `repeated` paragraph (the cheapest benign input there is);
 - `adversarial_prompts(n)`: inputs built to make the engine work hardest at that size — every
   rule's prefilter literal repeated (so every regex runs), runs of the characters the rules'
   classes accept, deep percent/entity encodings, base64 blobs, call-like `name(` floods;
 - `run_suite(...)`: times `Engine.evaluate` on each and returns plain dicts of microseconds.
+
+Varied prompts are timed over several seeds in turn (different texts, so nothing a run
+remembers from one call helps the next), repeated ones as the same text each time.
 """
 
 from __future__ import annotations
@@ -17,17 +22,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bench_prose import repeated_paragraph, varied_prose
 from gpushield_edge.waf import Engine, WafSettings, load_rules
 
-_PROSE = (
-    "The committee met on Tuesday to review the quarterly report. Revenue grew by 12 percent, "
-    "driven mostly by new customers in the northern region, while costs stayed flat. Several "
-    "members asked whether the marketing budget should be moved towards online channels; the "
-    "chair suggested waiting for the survey results (due in March) before deciding. Please "
-    "summarise the discussion above in three bullet points, and list any open questions that "
-    "the team should answer before the next meeting. Keep the tone neutral and the wording "
-    "simple, because the summary will be shared with new staff who missed the meeting. "
-)
+_PROSE = repeated_paragraph(600)
+SEEDS = 16  # distinct varied prompts per size, timed in turn
 
 HEADERS = {
     "user-agent": "gpushield-python/0.1.0 httpx/0.28",
@@ -35,10 +34,6 @@ HEADERS = {
     "accept-encoding": "gzip, deflate",
     "idempotency-key": "4f1c2a9e-1d2b-4c55-9a55-0c7b8e3a2f10",
 }
-
-
-def benign_prompt(size: int) -> str:
-    return (_PROSE * (size // len(_PROSE) + 1))[:size]
 
 
 def _fill(unit: str, size: int) -> str:
@@ -80,8 +75,14 @@ def items_for(prompt: str) -> list[tuple[str, str]]:
 
 def time_calls(call: Callable[[], object], repeat: int) -> list[float]:
     """Microseconds per call, one sample per call."""
+    return time_each([call], repeat)
+
+
+def time_each(calls: list[Callable[[], object]], repeat: int) -> list[float]:
+    """Microseconds per call, `repeat` samples, going round `calls` in turn."""
     samples: list[float] = []
-    for _ in range(repeat):
+    for index in range(repeat):
+        call = calls[index % len(calls)]
         started = time.perf_counter()
         call()
         samples.append((time.perf_counter() - started) * 1e6)
@@ -93,26 +94,38 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+def benign_prompts(kind: str, size: int) -> list[str]:
+    if kind == "repeated":
+        return [repeated_paragraph(size)]
+    return [varied_prose(size, seed) for seed in range(SEEDS)]
+
+
 def run_suite(sizes: tuple[int, ...] = (1024, 4096, 16384), repeat: int = 200,
               adversarial_size: int = 4096) -> dict[str, Any]:
-    """Benign cost per size (with a json.loads baseline of the same body, measured in the same
-    run) and each adversarial input's cost at `adversarial_size`, in microseconds."""
+    """Benign cost per kind and size (with a json.loads baseline of the same bodies, measured
+    in the same run) and each adversarial input's cost at `adversarial_size`, in µs."""
     engine = Engine(load_rules(), WafSettings())
-    result: dict[str, Any] = {"benign": {}, "adversarial": {}}
-    for size in sizes:
-        prompt = benign_prompt(size)
-        items = items_for(prompt)
-        body = json.dumps({"input": {"prompt": prompt, "max_tokens": 64}})
-        engine.evaluate(items)  # warm caches (rules, compiled patterns)
-        waf = time_calls(lambda items=items: engine.evaluate(items), repeat)
-        baseline = time_calls(lambda body=body: json.loads(body), repeat)
-        result["benign"][size] = {
-            "p50": percentile(waf, 0.5), "p99": percentile(waf, 0.99),
-            "json_p50": percentile(baseline, 0.5),
-        }
-    benign = items_for(benign_prompt(adversarial_size))
-    result["benign_same_size_p50"] = percentile(
-        time_calls(lambda: engine.evaluate(benign), repeat), 0.5)
+    result: dict[str, Any] = {"benign": {"varied": {}, "repeated": {}}, "adversarial": {}}
+    for kind in ("varied", "repeated"):
+        for size in sizes:
+            prompts = benign_prompts(kind, size)
+            requests = [items_for(prompt) for prompt in prompts]
+            bodies = [json.dumps({"input": {"prompt": prompt, "max_tokens": 64}})
+                      for prompt in prompts]
+            for items in requests:  # warm caches (rules, compiled patterns) and check
+                if engine.evaluate(items).action != "allow":
+                    raise SystemExit(f"a benign {kind} prompt was refused")
+            waf = time_each([lambda items=items: engine.evaluate(items)
+                             for items in requests], repeat)
+            baseline = time_each([lambda body=body: json.loads(body)
+                                  for body in bodies], repeat)
+            result["benign"][kind][size] = {
+                "p50": percentile(waf, 0.5), "p99": percentile(waf, 0.99),
+                "json_p50": percentile(baseline, 0.5),
+            }
+    result["benign_same_size_p50"] = {
+        kind: result["benign"][kind][adversarial_size]["p50"] for kind in ("varied", "repeated")
+    } if adversarial_size in sizes else {}
     for name, prompt in adversarial_prompts(adversarial_size).items():
         items = items_for(prompt)
         samples = time_calls(lambda items=items: engine.evaluate(items), max(repeat // 4, 10))
