@@ -40,7 +40,7 @@ from rich.table import Table
 from gpushield_edge.waf import Engine, WafSettings, load_rules
 
 HERE = Path(__file__).resolve().parent
-KINDS = {"varied": "varied prose", "repeated": "repeated paragraph"}
+KINDS = {"varied": "varied", "repeated": "repeated"}
 
 
 def run_in_pyodide(repeat: int) -> dict[str, Any]:
@@ -93,7 +93,7 @@ def main() -> None:
                         help="skip the Pyodide run (it needs Node and the npm tooling)")
     args = parser.parse_args()
     repeat = 60 if args.quick else 400
-    console = Console(width=None if sys.stdout.isatty() else 120)
+    console = Console(width=None if sys.stdout.isatty() else 140)
     started = time.perf_counter()
     result = run_suite(repeat=repeat)
     pieces = corpus_pieces()
@@ -119,10 +119,12 @@ def main() -> None:
                           f"{there['p50'] / row['p50']:.2f}x"]
             table.add_row(*cells)
     if corpus is not None:
-        cells = [f"real benign prompts, 4 KB ({corpus['pieces']:.0f} pieces)",
+        cells = [f"real, 4 KB ×{corpus['pieces']:.0f}",
                  f"{corpus['p50'] / 4:.0f}", f"{corpus['p99'] / 4:.0f}", ""]
         table.add_row(*([*cells, "", "", ""] if edge is not None else cells))
     console.print(table)
+    console.print("varied: prose with a real prompt's variety of words; repeated: one paragraph "
+                  "again and again; real: the corpora's benign prompts joined and cut to 4 KB")
     if corpus is None:
         console.print("(no corpora: the real-prompt row needs ../shared/corpora or "
                       "$GPUSHIELD_CORPORA)")
