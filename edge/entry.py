@@ -15,11 +15,8 @@ from gpushield_edge.runtime_workers.objects import (
     account_endpoint,
     guard_endpoint,
 )
-from gpushield_edge.stages import inspect
 
 _EDGE = EdgeGate()
-# Deploy-time work, kept in the snapshot (see `inspect.prepare`).
-inspect.prepare()
 
 
 class Default(WorkerEntrypoint):

@@ -4,7 +4,8 @@ wrangler uploads `main` plus every .py under main's directory, and cannot narrow
 with rules — so instead of pointing it at the repository, this script copies exactly the
 modules the edge needs into build/worker/: the entry point, the gate (`gpushield_edge`,
 without the CPython-only `runtime_local`) and the contract (`gpushield_wire`), plus the data
-files they read. It also vendors the pinned Workers SDK (required from compatibility date
+files they read and the WAF rules' regex analysis (done here once, not in every new isolate).
+It also vendors the pinned Workers SDK (required from compatibility date
 2026-04-21 on) and tzdata into python_modules/, which wrangler uploads as-is. Standard
 library only.
 """
@@ -57,7 +58,21 @@ def assemble() -> None:
         shutil.copytree(source, target, ignore=EXCLUDED)
 
 
+def derive_waf_rules() -> int:
+    """The WAF rules' regex analysis, done here once instead of in each new isolate's first
+    request (see gpushield_edge.waf.rules.DERIVED_FILE). Needs Python 3.11+ (re._parser);
+    without it the Worker derives at run time, slower but the same."""
+    sys.path.insert(0, str(ROOT / "edge"))
+    try:
+        from gpushield_edge.waf import rules
+    except ImportError:
+        return 0
+    return rules.write_derivations(OUT / "gpushield_edge" / "waf" / rules.DERIVED_FILE.name)
+
+
 if __name__ == "__main__":
     vendor_sdk()
     assemble()
-    print(f"assembled {OUT.relative_to(ROOT)} and {PYTHON_MODULES.relative_to(ROOT)}/")
+    derived = derive_waf_rules()
+    print(f"assembled {OUT.relative_to(ROOT)} and {PYTHON_MODULES.relative_to(ROOT)}/"
+          f" ({derived} WAF patterns analysed)")

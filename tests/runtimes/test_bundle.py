@@ -9,10 +9,13 @@ secrets — and fit the Workers size limit.
 from __future__ import annotations
 
 import gzip
+import json
 import re
 from pathlib import Path
 
 from tests.support.workers_runtime import ROOT
+
+from gpushield_edge.waf import rules
 
 # Workers' limit on the compressed upload (free plan; paid plans allow 10 MB).
 FREE_PLAN_LIMIT_BYTES = 3 * 1024 * 1024
@@ -39,7 +42,9 @@ def test_bundle_holds_exactly_the_intended_modules(worker_bundle: Path) -> None:
     gate = _package_files(ROOT / "edge" / "gpushield_edge", "gpushield_edge", {"runtime_local"})
     contract = _package_files(ROOT / "shared" / "gpushield_wire", "gpushield_wire", set())
     vendored = {f for f in files if f.startswith("python_modules/")}
-    assert files - vendored == {"entry.py", "README.md"} | gate | contract
+    # The WAF rules' regex analysis, done by the build (see waf.rules.DERIVED_FILE).
+    derived = "gpushield_edge/waf/derived.json"
+    assert files - vendored == {"entry.py", "README.md", derived} | gate | contract
     assert "python_modules/workers/__init__.py" in vendored
     assert "python_modules/workers/entrypoints.py" in vendored
     # Budgets reset at midnight in any IANA zone; Pyodide has no system time-zone database.
@@ -62,3 +67,15 @@ def test_bundle_fits_the_workers_size_limit(worker_bundle: Path) -> None:
         for name in _files(worker_bundle) if name != "README.md"
     )
     assert compressed < FREE_PLAN_LIMIT_BYTES
+
+
+def test_bundle_ships_the_waf_rules_analysis_for_every_pattern(worker_bundle: Path) -> None:
+    """A pattern missing from it would only cost time (it is derived on the spot), but the
+    build is meant to spare every new isolate that work: all of them are there, and each is
+    exactly what deriving it now gives."""
+    document = json.loads((worker_bundle / "gpushield_edge/waf/derived.json").read_text())
+    assert document["format"] == rules.DERIVATION_FORMAT
+    patterns = {rule.source for rule in rules.load_rules() if rule.source is not None}
+    assert set(document["patterns"]) == patterns
+    for pattern in patterns:
+        assert document["patterns"][pattern] == json.loads(json.dumps(rules.derive(pattern)))

@@ -292,3 +292,37 @@ def test_internal_hosts(host: str) -> None:
 def test_public_hosts(host: str) -> None:
     assert not internal_host(host)
     assert not has_internal_url(f"see https://{host}/x")
+
+
+def test_shipped_derivations_build_the_same_rules(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Worker loads the build's analysis of each pattern instead of redoing it: rules
+    built from that file are the rules built by deriving live, field for field."""
+    from gpushield_edge.waf import rules as rules_module
+
+    shipped = tmp_path / "derived.json"
+    assert rules_module.write_derivations(shipped) == sum(
+        1 for rule in RULES if rule.source is not None)
+    monkeypatch.setattr(rules_module, "DERIVED_FILE", shipped)
+    rules_module._shipped_derivations.cache_clear()
+    try:
+        assert rules_module._shipped_derivations()  # the file is read, not silently skipped
+        reloaded = rules_module.load_rules.__wrapped__()
+    finally:
+        rules_module._shipped_derivations.cache_clear()
+    assert reloaded == RULES
+
+
+def test_a_damaged_derivations_file_is_ignored(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from gpushield_edge.waf import rules as rules_module
+
+    for content in ("{not json", '{"format": 999, "patterns": {}}', '["a list"]'):
+        damaged = tmp_path / "derived.json"
+        damaged.write_text(content)
+        monkeypatch.setattr(rules_module, "DERIVED_FILE", damaged)
+        rules_module._shipped_derivations.cache_clear()
+        try:
+            assert rules_module._shipped_derivations() == {}
+        finally:
+            rules_module._shipped_derivations.cache_clear()

@@ -30,15 +30,6 @@ def engine_for(settings: WafSettings) -> Engine:
     return Engine(load_rules(), settings)
 
 
-def prepare() -> None:
-    """Parses the rules and builds the engine for the default settings now. The Worker calls
-    this at its top level, which workerd runs at deploy time and snapshots: the rules' regex
-    analysis (most of a second of CPU) is then in the snapshot instead of in the first
-    request of every new isolate. A config with other WAF settings builds its own engine
-    from the same parsed rules on its first request."""
-    engine_for(WafSettings())
-
-
 def json_items(payload: Any, prompt_field: str) -> list[tuple[str, str]]:
     """The input's strings as targets: the prompt field is `prompt`, the rest `json`."""
     items: list[tuple[str, str]] = []
