@@ -45,8 +45,10 @@ PATTERNS.update({
 })
 # The literal finders' trie regexes, one per target, at the highest paranoia level (the most
 # literals): only `?` quantifiers, and branches that start with distinct characters.
-for _target, _plan in Engine(load_rules(), WafSettings(paranoia_level=4))._plans.items():
-    if _plan.word_finder.pattern is not None:
+_ENGINE = Engine(load_rules(), WafSettings(paranoia_level=4))
+for _target in _ENGINE.targets():
+    _plan = _ENGINE.plan(_target)
+    if _plan is not None and _plan.word_finder.pattern is not None:
         PATTERNS[f"literals.{_target}"] = _plan.word_finder.pattern
 
 MAX_RATIO = 10.0  # linear growth gives ~4 for 4x the input, quadratic ~16

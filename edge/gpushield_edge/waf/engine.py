@@ -484,12 +484,26 @@ class Engine:
         for rule in active:
             for target in rule.targets:
                 self._by_target[target] = (*self._by_target.get(target, ()), rule)
-        self._plans = {
-            target: _TargetPlan.build(rules) for target, rules in self._by_target.items()
-        }
+        # Built on a target's first value: a prompt request never needs the query's plan,
+        # and each costs milliseconds to build (more in Pyodide) on a new isolate's first
+        # request.
+        self._plans: dict[str, _TargetPlan] = {}
         self._modes: dict[str | None, dict[str, Mode]] = {}
         # (target, value) -> matching rules, for values of at most MEMO_CHARS characters.
         self._memo: dict[tuple[str, str], tuple[Rule, ...]] = {}
+
+    def plan(self, target: str) -> _TargetPlan | None:
+        """The target's rules, indexed (None: no rule looks at this target)."""
+        plan = self._plans.get(target)
+        if plan is None:
+            rules = self._by_target.get(target)
+            if rules is None:
+                return None
+            plan = self._plans[target] = _TargetPlan.build(rules)
+        return plan
+
+    def targets(self) -> tuple[str, ...]:
+        return tuple(self._by_target)
 
     def _modes_for(self, route: str | None) -> dict[str, Mode]:
         modes = self._modes.get(route)
@@ -515,8 +529,10 @@ class Engine:
         found = _Matches()
         memo = self._memo
         for target, value in items:
-            plan = self._plans.get(target)
-            if plan is None or not value:
+            if not value:
+                continue
+            plan = self.plan(target)
+            if plan is None:
                 continue
             if self.prefilter and len(value) <= MEMO_CHARS:
                 matched = memo.get((target, value))
