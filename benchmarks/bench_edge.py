@@ -94,7 +94,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer requests")
     args = parser.parse_args()
     requests = 500 if args.quick else 3000
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 120)
     with tempfile.TemporaryDirectory() as tmp, Progress(console=console) as progress:
         task = progress.add_task("bundle, CPython, Pyodide, start-up", total=4)
         bundle = Path(tmp) / "bundle"
