@@ -202,7 +202,7 @@ class _TargetPlan:
             word_set=frozenset(words),
             word_finder=LiteralFinder(words.union(
                 (literal for rule in rules for part in rule.parts for group in part.groups
-                 for literal, head, _ in group if head),
+                 for literal, is_word in group if is_word),
                 (token for _, tokens in gates for token in tokens))),
             sub_plain=tuple(sub for sub, tokens in gates if not tokens),
             sub_by_token={token: tuple(found) for token, found in by_token.items()},
@@ -270,14 +270,14 @@ class _ViewCache:
         new = words - first_words
         return first_present | finder.find(_joined(new)) if new else first_present
 
-    def has_any(self, text: str, group: tuple[tuple[str, str, str], ...]) -> bool:
+    def has_any(self, text: str, group: tuple[tuple[str, bool], ...]) -> bool:
         """Whether one literal of a part's group occurs in `text`; in a long text, word
-        literals (those with a head, see `Part.groups`) were all found already."""
+        literals (see `Part.groups`) were all found already."""
         present = self._present_words.get(text)
         if present is None:
-            return any(literal in text for literal, _, _ in group)
-        return any(literal in present if head else literal in text
-                   for literal, head, _ in group)
+            return any(literal in text for literal, _ in group)
+        return any(literal in present if is_word else literal in text
+                   for literal, is_word in group)
 
     def _present_subs(self, text: str) -> frozenset[str]:
         subs = self._subs.get(text)

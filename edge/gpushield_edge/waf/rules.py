@@ -79,8 +79,8 @@ class Part:
     prefilter_subs: frozenset[str]
     window: int | None
     # Other literal sets each match contains one of (see `derived_groups`), each literal
-    # with its first and last three characters if it is a word literal (else "", "").
-    groups: tuple[tuple[tuple[str, str, str], ...], ...] = ()
+    # with whether it is a word literal (the engine's literal finder sees those).
+    groups: tuple[tuple[tuple[str, bool], ...], ...] = ()
 
     @property
     def prefilter(self) -> bool:
@@ -178,7 +178,7 @@ def _rule(family: str, defaults: Mapping[str, Any], entry: Mapping[str, Any]) ->
         fields["window"] = derived["window"]
         fields["parts"] = tuple(
             Part(alternative, *_prefilter(prefilter), window,
-                 tuple(tuple((literal, *_word_ends(literal)) for literal in group)
+                 tuple(tuple((literal, _is_word(literal)) for literal in group)
                        for group in groups))
             for alternative, prefilter, window, groups in derived["parts"])
     elif operator == "phrases":
@@ -386,10 +386,8 @@ MAX_GROUPS = 3
 MAX_GROUP_SIZE = 16
 
 
-def _word_ends(literal: str) -> tuple[str, str]:
-    if _WORD_LITERAL.fullmatch(literal):
-        return literal[:3], literal[-3:]
-    return "", ""
+def _is_word(literal: str) -> bool:
+    return _WORD_LITERAL.fullmatch(literal) is not None
 
 
 def derived_groups(pattern: str) -> tuple[tuple[str, ...], ...]:
