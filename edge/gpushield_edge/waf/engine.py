@@ -29,7 +29,7 @@ from typing import Literal
 
 from .literals import LiteralFinder
 from .normalize import Views, cmdline_view, code_view, normalize
-from .rules import Part, Rule, words_of
+from .rules import WORD_LITERAL, Part, Rule, words_of
 from .ssrf import has_internal_url
 
 __all__ = ["MODES", "Decision", "Engine", "WafSettings"]
@@ -179,7 +179,7 @@ class _TargetPlan:
         words.update(lit for rule in rules for part in rule.parts for lit in part.prefilter_keys)
         subs = {lit for rule in rules for lit in rule.prefilter_subs}
         subs.update(lit for rule in rules for part in rule.parts for lit in part.prefilter_subs)
-        gates = [(sub, frozenset(token for token in _WORD_TOKEN.findall(sub)
+        gates = [(sub, frozenset(token for token in WORD_LITERAL.findall(sub)
                                  if len(token) >= 2))
                  for sub in sorted(subs)]
         by_token: dict[str, list[tuple[str, frozenset[str]]]] = {}
@@ -209,8 +209,6 @@ class _TargetPlan:
             sub_set=frozenset(subs),
         )
 
-
-_WORD_TOKEN = re.compile(r"[a-z0-9_]+")
 
 
 class _ViewCache:
@@ -524,7 +522,6 @@ class Engine:
             return Decision(action=action, error=True)
 
     def _evaluate(self, items: Iterable[tuple[str, str]], route: str | None) -> Decision:
-        settings = self.settings
         modes = self._modes_for(route)
         found = _Matches()
         memo = self._memo
@@ -548,11 +545,7 @@ class Engine:
                 if self._blocked(found):
                     return self._decide(found)
                 continue
-            cache = _ViewCache(
-                normalize(value, max_chars=settings.max_inspect_chars,
-                          depth=settings.decode_depth, form=target in _FORM_TARGETS),
-                plan,
-            )
+            cache = self._views(target, value, plan)
             for rule in self._ordered(cache, plan):
                 if rule.id in found.seen:
                     continue
@@ -585,14 +578,16 @@ class Engine:
         """Every rule of the target matching `value`, whatever the route's modes: what the
         memo keeps for short values (the same header values come with request after
         request; matching is a function of target and value alone)."""
-        settings = self.settings
-        cache = _ViewCache(
-            normalize(value, max_chars=settings.max_inspect_chars,
-                      depth=settings.decode_depth, form=target in _FORM_TARGETS),
-            plan,
-        )
+        cache = self._views(target, value, plan)
         return tuple(rule for rule in cache.candidates()
                      if any(_matches(rule, text, cache) for text in cache.texts(rule)))
+
+    def _views(self, target: str, value: str, plan: _TargetPlan) -> _ViewCache:
+        """The value normalised once, with its views and literal finds shared by every rule."""
+        settings = self.settings
+        return _ViewCache(normalize(value, max_chars=settings.max_inspect_chars,
+                                    depth=settings.decode_depth,
+                                    form=target in _FORM_TARGETS), plan)
 
     def _record(self, found: _Matches, rule: Rule, mode: Mode) -> None:
         found.seen.add(rule.id)

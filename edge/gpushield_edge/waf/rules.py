@@ -109,10 +109,9 @@ class Rule:
     # The prefilter split (see `_prefilter`): word literals and other substrings.
     prefilter_keys: frozenset[str] = frozenset()
     prefilter_subs: frozenset[str] = frozenset()
-    # Longest match the regex can produce, when finite and the pattern has no `$`: lets the
-    # engine search only windows around prefilter hits instead of the whole text.
-    window: int | None = None
-    # The top-level alternatives of the pattern, each with its own prefilter and window:
+    # The top-level alternatives of the pattern, each with its own prefilter and window (the
+    # longest match it can produce, when finite and it has no `$`: the engine then searches
+    # only around prefilter hits instead of the whole text):
     # `A|B` matches somewhere exactly when A or B does, and each alternative alone has longer
     # literals and a shorter window than the whole (a single part when there is no `|`).
     parts: tuple[Part, ...] = ()
@@ -175,7 +174,6 @@ def _rule(family: str, defaults: Mapping[str, Any], entry: Mapping[str, Any]) ->
         fields["prefilter"] = tuple(derived["prefilter"])
         keys, subs = _prefilter(fields["prefilter"])
         fields["prefilter_keys"], fields["prefilter_subs"] = keys, subs
-        fields["window"] = derived["window"]
         fields["parts"] = tuple(
             Part(alternative, *_prefilter(prefilter), window,
                  tuple(tuple((literal, _is_word(literal)) for literal in group)
@@ -226,7 +224,8 @@ def _rule(family: str, defaults: Mapping[str, Any], entry: Mapping[str, Any]) ->
     )
 
 
-_WORD_LITERAL = re.compile(r"[a-z0-9_]+")
+# A literal of word characters only: it lies inside one word of the text.
+WORD_LITERAL = re.compile(r"[a-z0-9_]+")
 
 
 def _prefilter(literals: Sequence[str]) -> tuple[frozenset[str], frozenset[str]]:
@@ -240,7 +239,7 @@ def _prefilter(literals: Sequence[str]) -> tuple[frozenset[str], frozenset[str]]
     words: set[str] = set()
     subs: set[str] = set()
     for literal in literals:
-        (words if _WORD_LITERAL.fullmatch(literal) else subs).add(literal)
+        (words if WORD_LITERAL.fullmatch(literal) else subs).add(literal)
     return frozenset(words), frozenset(subs)
 
 
@@ -387,7 +386,7 @@ MAX_GROUP_SIZE = 16
 
 
 def _is_word(literal: str) -> bool:
-    return _WORD_LITERAL.fullmatch(literal) is not None
+    return WORD_LITERAL.fullmatch(literal) is not None
 
 
 def derived_groups(pattern: str) -> tuple[tuple[str, ...], ...]:
@@ -560,14 +559,13 @@ def _check_unique(rules: Sequence[Rule]) -> None:
 # Pyodide, which a new isolate's first request would otherwise pay. Keyed by the pattern text
 # itself, so an edited pattern simply misses and is derived on the spot.
 DERIVED_FILE = Path(__file__).parent / "derived.json"
-DERIVATION_FORMAT = 1
+DERIVATION_FORMAT = 2
 
 
 def derive(pattern: str) -> dict[str, Any]:
-    """Prefilter, window and prefiltered top-level alternatives of `pattern`, as JSON."""
+    """Prefilter and prefiltered, windowed top-level alternatives of `pattern`, as JSON."""
     return {
         "prefilter": list(derived_prefilter(pattern)),
-        "window": _window(pattern),
         "parts": [[alternative, list(derived_prefilter(alternative)), _window(alternative),
                    [list(group) for group in derived_groups(alternative)]]
                   for alternative in alternatives(pattern)],
