@@ -36,7 +36,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from gpushield_edge.keyguard import AdmitRequest, KeyLimits
+from gpushield_edge.keyguard import AdmitRequest, KeyLimits, SettleRequest
 from gpushield_edge.keyguard.account import AccountGuardCore
 from gpushield_edge.keyguard.budget import BudgetSpec, Price, set_key_budgets
 from gpushield_edge.keyguard.guard import KeyGuardCore
@@ -113,8 +113,8 @@ def one_call(bench: Bench, key_id: str, secret: bytes, *, settle: bool,
     assert result.outcome == "admitted", result.code
     lease = str(result.lease_id)
     if settle:
-        bench.core.settle(key_id, lease, None, None, time.time(), ran=True, used_ms=700,
-                          policy=POLICY)
+        bench.core.settle(SettleRequest(key_id, lease, None, None, time.time(), ran=True,
+                                        used_ms=700, policy=POLICY))
     else:
         bench.core.complete(key_id, lease, None, None, time.time())
 

@@ -18,7 +18,7 @@ from .admin import api as admin_api
 from .backends.base import BackendResult
 from .context import RequestContext, Services
 from .http import GateRequest, GateResponse
-from .keyguard import StoredResponse
+from .keyguard import SettleRequest, StoredResponse
 from .openapi import openapi_document
 from .pipeline import run_pipeline
 from .ports import AuditEvent
@@ -138,11 +138,11 @@ class Gate:
         if ctx.dispatched:
             stored = StoredResponse(response.status, tuple(response.headers), response.body)
         try:
-            ctx.settlement = await self.services.guard.settle(
+            ctx.settlement = await self.services.guard.settle(SettleRequest(
                 str(ctx.key_id), admission.lease_id, ctx.idempotency_key, stored,
                 self.services.clock.now(), ran=ctx.dispatched, used_ms=_used_ms(ctx.result),
                 policy=self.services.config.costs.settle_policy,
-            )
+            ))
         except Exception:
             # The lease expires by itself and its reservation stays charged at the worst
             # case (budget.py); the request's answer is unaffected.

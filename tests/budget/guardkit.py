@@ -87,11 +87,11 @@ class Guard:
     def settle(self, key_id: str, lease_id: str, now: float, *, ran: bool = True,
                used_ms: int | None = None, policy: SettlePolicy = QUIET,
                idem: str | None = None) -> SettleResult:
-        from gpushield_edge.keyguard import StoredResponse
+        from gpushield_edge.keyguard import SettleRequest, StoredResponse
 
         response = StoredResponse(200, (), b"{}") if ran else None
-        return self.core.settle(key_id, lease_id, idem, response, now, ran=ran, used_ms=used_ms,
-                                policy=policy)
+        return self.core.settle(SettleRequest(key_id, lease_id, idem, response, now, ran=ran,
+                                              used_ms=used_ms, policy=policy))
 
     def rows(self, table: str) -> list[tuple[Any, ...]]:
         return self.core.storage.query(f"SELECT * FROM {table} ORDER BY 1, 2")  # noqa: S608

@@ -11,7 +11,7 @@ import secrets
 from pathlib import Path
 
 from gpushield_edge.admin.service import NewKey
-from gpushield_edge.keyguard import AdmitRequest, KeyLimits
+from gpushield_edge.keyguard import AdmitRequest, KeyLimits, SettleRequest
 from gpushield_edge.keyguard.account import (
     AccountEndpoint,
     AccountGuardCore,
@@ -79,8 +79,8 @@ def test_account_cap_across_separate_key_objects(tmp_path: Path) -> None:
                 lease_ttl_s=60, account_budgets=(CAP.to_dict(),)))
             outcomes.append(result.code or result.outcome)
             if result.outcome == "admitted" and turn % 2 == 0:
-                await remote.settle(key_id, str(result.lease_id), None, None, T0, ran=True,
-                                    used_ms=250, policy=QUIET)
+                await remote.settle(SettleRequest(key_id, str(result.lease_id), None, None,
+                                                  T0, ran=True, used_ms=250, policy=QUIET))
         return outcomes
 
     outcomes = asyncio.run(main())

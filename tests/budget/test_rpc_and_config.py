@@ -11,7 +11,7 @@ from gpushield_edge.admin.service import KeyAdminError, NewKey
 from gpushield_edge.config import parse_config
 from gpushield_edge.keyguard.budget import BudgetSpec, Price
 from gpushield_edge.keyguard.rpc import GuardEndpoint, RemoteKeyGuard, call_guard
-from gpushield_edge.keyguard.settlement import SettlePolicy
+from gpushield_edge.keyguard.settlement import SettlePolicy, SettleRequest
 from gpushield_edge.runtime_local.app import load_config_document
 
 from .guardkit import QUIET, T0, Guard
@@ -50,12 +50,14 @@ def test_budgets_admit_settle_and_usage_over_rpc(guard: Guard) -> None:
     admitted = guard.run(remote.admit(guard.request(key_id, T0, price=Price(1000, 10))))
     assert (admitted.outcome, admitted.reserved_gpu_ms, admitted.reserved_micros) == (
         "admitted", 60_000, 60_000)
-    settled = guard.run(remote.settle(key_id, str(admitted.lease_id), None, None, T0 + 1,
-                                      ran=True, used_ms=1234, policy=SettlePolicy()))
+    settled = guard.run(remote.settle(SettleRequest(
+        key_id, str(admitted.lease_id), None, None, T0 + 1, ran=True, used_ms=1234,
+        policy=SettlePolicy())))
     assert (settled.applied, settled.charged_gpu_ms, settled.charged_micros) == (
         True, 1234, 1234)
-    again = guard.run(remote.settle(key_id, str(admitted.lease_id), None, None, T0 + 2,
-                                    ran=True, used_ms=1, policy=QUIET))
+    again = guard.run(remote.settle(SettleRequest(
+        key_id, str(admitted.lease_id), None, None, T0 + 2, ran=True, used_ms=1,
+        policy=QUIET)))
     assert again.applied is False
     refused = guard.run(remote.admit(guard.request(key_id, T0 + 3)))
     assert refused.code == "budget_exceeded" and refused.budget["budget"] == "day"

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from gpushield.cli.keys import parse_budget
 from gpushield.cli.main import app
-from gpushield_edge.keyguard import AdmitRequest
+from gpushield_edge.keyguard import AdmitRequest, SettleRequest
 from gpushield_edge.runtime_local.app import open_key_guard
 from gpushield_edge.runtime_local.state import StateDir
 from gpushield_wire import algorithms, credentials
@@ -38,8 +38,8 @@ def _spend(state: Path, key_id: str, secret: str, calls: list[int], start: float
             micros_per_gpu_s=500, account_budgets=account)
         result = asyncio.run(core.admit(request))
         assert result.outcome == "admitted"
-        core.settle(key_id, str(result.lease_id), None, None, now + 1, ran=True,
-                    used_ms=used_ms)
+        core.settle(SettleRequest(key_id, str(result.lease_id), None, None, now + 1, ran=True,
+                                  used_ms=used_ms))
 
 
 def _create(state: Path, *extra: str) -> tuple[str, str]:

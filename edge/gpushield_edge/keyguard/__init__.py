@@ -6,7 +6,7 @@ from typing import Protocol
 
 from .grants import GrantRequest, GrantResult
 from .records import AdmitRequest, AdmitResult, KeyLimits, KeyRecord, StoredResponse
-from .settlement import SettlePolicy, SettleResult
+from .settlement import SettlePolicy, SettleRequest, SettleResult
 
 
 class KeyGuard(Protocol):
@@ -19,22 +19,12 @@ class KeyGuard(Protocol):
         """Token endpoint: authenticates the client and says what token it may have."""
         ...
 
-    async def settle(
-        self,
-        key_id: str,
-        lease_id: str,
-        idempotency_key: str | None,
-        response: StoredResponse | None,
-        now: float,
-        *,
-        ran: bool,
-        used_ms: int | None,
-        policy: SettlePolicy | None = None,
-    ) -> SettleResult:
+    async def settle(self, request: SettleRequest) -> SettleResult:
         """Ends the call's lease, keeps its answer for idempotent replays, and charges its
         reservation once (keyguard/settlement.py)."""
         ...
 
 
 __all__ = ["AdmitRequest", "AdmitResult", "GrantRequest", "GrantResult", "KeyGuard", "KeyLimits",
-           "KeyRecord", "SettlePolicy", "SettleResult", "StoredResponse"]
+           "KeyRecord", "SettlePolicy", "SettleRequest", "SettleResult",
+           "StoredResponse"]

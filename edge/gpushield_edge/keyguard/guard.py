@@ -35,7 +35,7 @@ from .records import (
     StoredResponse,
 )
 from .schema import META, MIGRATIONS
-from .settlement import SettlePolicy, SettleResult, settle_in_tx
+from .settlement import SettleRequest, SettleResult, settle_in_tx
 from .storage import SqlStorage
 
 IDEMPOTENCY_TTL_S = 24 * 3600.0
@@ -376,25 +376,15 @@ class KeyGuardCore:
              now + IDEMPOTENCY_TTL_S, key_id, idempotency_key, lease_id),
         )
 
-    def settle(
-        self,
-        key_id: str,
-        lease_id: str,
-        idempotency_key: str | None,
-        response: StoredResponse | None,
-        now: float,
-        *,
-        ran: bool,
-        used_ms: int | None,
-        policy: SettlePolicy | None = None,
-    ) -> SettleResult:
+    def settle(self, request: SettleRequest) -> SettleResult:
         """`complete` plus the charge (keyguard/settlement.py), in one transaction: the lease
         ends, the reservation is charged once, alerts and the anomaly guard see the charge."""
 
         def work() -> SettleResult:
-            self._complete_rows(key_id, lease_id, idempotency_key, response, now)
-            return settle_in_tx(self.storage.query, key_id, lease_id, ran, used_ms, now,
-                                policy or SettlePolicy())
+            self._complete_rows(request.key_id, request.lease_id, request.idempotency_key,
+                                request.response, request.now)
+            return settle_in_tx(self.storage.query, request.key_id, request.lease_id,
+                                request.ran, request.used_ms, request.now, request.policy)
 
         return self.storage.atomic(work)
 

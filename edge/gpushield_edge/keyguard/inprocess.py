@@ -9,9 +9,8 @@ from . import (
     AdmitResult,
     GrantRequest,
     GrantResult,
-    SettlePolicy,
+    SettleRequest,
     SettleResult,
-    StoredResponse,
 )
 from .grants import grant
 from .guard import KeyGuardCore
@@ -27,17 +26,5 @@ class InProcessKeyGuard:
     async def grant(self, request: GrantRequest) -> GrantResult:
         return await grant(self.core, request)
 
-    async def settle(
-        self,
-        key_id: str,
-        lease_id: str,
-        idempotency_key: str | None,
-        response: StoredResponse | None,
-        now: float,
-        *,
-        ran: bool,
-        used_ms: int | None,
-        policy: SettlePolicy | None = None,
-    ) -> SettleResult:
-        return self.core.settle(key_id, lease_id, idempotency_key, response, now, ran=ran,
-                                used_ms=used_ms, policy=policy)
+    async def settle(self, request: SettleRequest) -> SettleResult:
+        return self.core.settle(request)

@@ -23,7 +23,7 @@ from . import budget, rotation, usage
 from .grants import GrantRequest, GrantResult, grant
 from .guard import KeyGuardCore, KeyGuardError
 from .records import AdmitRequest, AdmitResult, KeyLimits, StoredResponse
-from .settlement import SettlePolicy, SettleResult
+from .settlement import SettlePolicy, SettleRequest, SettleResult
 
 _BYTES = "$b64"
 
@@ -59,6 +59,15 @@ def stored_from(document: dict[str, Any] | None) -> StoredResponse | None:
         return None
     headers = tuple((str(name), str(value)) for name, value in document["headers"])
     return StoredResponse(int(document["status"]), headers, bytes(document["body"]))
+
+
+def settle_request_from(document: dict[str, Any]) -> SettleRequest:
+    used_ms = document.get("used_ms")
+    return SettleRequest(
+        str(document["key_id"]), str(document["lease_id"]), document.get("idempotency_key"),
+        stored_from(document.get("response")), float(document["now"]), bool(document["ran"]),
+        None if used_ms is None else int(used_ms),
+        SettlePolicy.from_dict(document.get("policy") or {}))
 
 
 def admit_result_from(document: dict[str, Any]) -> AdmitResult:
@@ -112,13 +121,7 @@ class GuardEndpoint:
         return asdict(await self.core.admit(admit_request_from(args["request"])))
 
     async def settle(self, args: dict[str, Any]) -> Any:
-        policy = args.get("policy")
-        result = self.core.settle(
-            args["key_id"], args["lease_id"], args.get("idempotency_key"),
-            stored_from(args.get("response")), float(args["now"]), ran=bool(args["ran"]),
-            used_ms=None if args.get("used_ms") is None else int(args["used_ms"]),
-            policy=None if policy is None else SettlePolicy.from_dict(policy))
-        return result.to_dict()
+        return self.core.settle(settle_request_from(args["request"])).to_dict()
 
     async def set_budgets(self, args: dict[str, Any]) -> Any:
         specs = [budget.BudgetSpec.from_dict(item) for item in args["budgets"]]
@@ -208,21 +211,7 @@ class RemoteKeyGuard:
         result = await call_guard(self._call, request.key_id, "grant", {"request": request})
         return GrantResult(**{**result, "scopes": tuple(result["scopes"])})
 
-    async def settle(
-        self,
-        key_id: str,
-        lease_id: str,
-        idempotency_key: str | None,
-        response: StoredResponse | None,
-        now: float,
-        *,
-        ran: bool,
-        used_ms: int | None,
-        policy: SettlePolicy | None = None,
-    ) -> SettleResult:
-        answer = await call_guard(self._call, key_id, "settle", {
-            "key_id": key_id, "lease_id": lease_id, "idempotency_key": idempotency_key,
-            "response": response, "now": now, "ran": ran, "used_ms": used_ms,
-            "policy": None if policy is None else policy.to_dict(),
-        })
+    async def settle(self, request: SettleRequest) -> SettleResult:
+        answer = await call_guard(self._call, request.key_id, "settle",
+                                  {"request": request.to_dict()})
         return SettleResult.from_dict(answer)

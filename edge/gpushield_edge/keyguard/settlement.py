@@ -16,6 +16,7 @@ from ..alerts import thresholds as alert_thresholds
 from ..anomaly import AnomalyPolicy, observe
 from . import budget
 from .budget import DEFAULT_THRESHOLDS, Query
+from .records import StoredResponse
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,29 @@ class SettlePolicy:
     def from_dict(cls, document: dict[str, Any]) -> SettlePolicy:
         return cls(tuple(int(t) for t in document.get("thresholds", DEFAULT_THRESHOLDS)),
                    AnomalyPolicy.from_dict(dict(document.get("anomaly", {}))))
+
+
+@dataclass(frozen=True, slots=True)
+class SettleRequest:
+    """One finished call as the gate reports it to the key's guard: which lease ends, the
+    answer to keep for idempotent replays (None when the backend never ran), and what to
+    charge — the backend's reported time, else the gate's measure (None: the worst case)."""
+
+    key_id: str
+    lease_id: str
+    idempotency_key: str | None
+    response: StoredResponse | None
+    now: float
+    ran: bool
+    used_ms: int | None
+    policy: SettlePolicy = field(default_factory=SettlePolicy)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able except `response` (the RPC encoder carries its bytes)."""
+        return {"key_id": self.key_id, "lease_id": self.lease_id,
+                "idempotency_key": self.idempotency_key, "response": self.response,
+                "now": self.now, "ran": self.ran, "used_ms": self.used_ms,
+                "policy": self.policy.to_dict()}
 
 
 @dataclass(frozen=True, slots=True)
