@@ -8,7 +8,7 @@ protocols. Two runtimes implement them: `runtime_local` (CPython: httpx, sqlite3
 from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal, Protocol
 
 
@@ -125,6 +125,18 @@ class AuditEvent:
     execution_ms: int | None = None
     client_ip: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def document(self, *, omit_unset: bool = False) -> dict[str, Any]:
+        """The fields as a JSON-ready mapping, read shallowly: `dataclasses.asdict`
+        deep-copies and costs more than the rest of the gate's decision. `omit_unset`
+        leaves out fields that are None or empty."""
+        if omit_unset:
+            return {name: value for name in _AUDIT_FIELDS
+                    if (value := getattr(self, name)) is not None and value != {}}
+        return {name: getattr(self, name) for name in _AUDIT_FIELDS}
+
+
+_AUDIT_FIELDS = tuple(item.name for item in fields(AuditEvent))
 
 
 class AuditSink(Protocol):

@@ -6,7 +6,6 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable
-from dataclasses import asdict
 
 import js  # type: ignore[import-not-found]
 
@@ -32,7 +31,7 @@ class ConsoleAuditSink:
     it with no extra subrequest on the request path. AuditEvent carries no secrets."""
 
     async def write(self, event: AuditEvent) -> None:
-        js.console.log(json.dumps({"gpushield_audit": asdict(event)}, separators=(",", ":")))
+        js.console.log(json.dumps({"gpushield_audit": event.document()}, separators=(",", ":")))
 
 
 class WaitUntilBackground:
