@@ -15,6 +15,7 @@ from gpushield_wire.policy import ModelPolicy
 from .backends.runpod import RunPodConfig
 from .costs import SECTIONS as COST_SECTIONS
 from .costs import CostConfig, parse_costs
+from .sections import reject_unknown
 from .tokens.config import TokensConfig, parse_tokens_config
 from .waf.engine import WafSettings
 from .waf.settings import parse_waf_settings
@@ -56,30 +57,24 @@ class GateConfig:
         return min(self.max_body_bytes, max(sizes, default=self.max_body_bytes))
 
 
-def _reject_unknown(section: str, document: Mapping[str, Any], known: set[str]) -> None:
-    unknown = set(document) - known
-    if unknown:
-        raise ValueError(f"[{section}] has unknown settings: {', '.join(sorted(unknown))}")
-
-
 def parse_config(document: Mapping[str, Any], secrets: Mapping[str, str]) -> GateConfig:
     """Builds the config from a parsed TOML document; `secrets` resolves `*_env` names."""
     gate = dict(document.get("gate", {}))
-    _reject_unknown("gate", gate, {
+    reject_unknown("gate", gate, {
         "clock_skew_s", "max_signature_window_s", "max_header_bytes", "max_body_bytes",
         "public_authority", "guard_timeout_s",
     })
-    _reject_unknown("top level", document, {"gate", "models", "tokens", "waf", *COST_SECTIONS})
+    reject_unknown("top level", document, {"gate", "models", "tokens", "waf", *COST_SECTIONS})
     models: dict[str, ModelConfig] = {}
     for name, entry in dict(document.get("models", {})).items():
         entry = dict(entry)
-        _reject_unknown(f"models.{name}", entry, {"backend", "policy", "deadline_s"})
+        reject_unknown(f"models.{name}", entry, {"backend", "policy", "deadline_s"})
         backend = dict(entry.get("backend", {}))
         kind = backend.pop("type", "runpod")
         if kind != "runpod":
             raise ValueError(f"models.{name}: backend type {kind!r} is not supported yet")
         api_key_env = backend.pop("api_key_env", None)
-        _reject_unknown(f"models.{name}.backend", backend, {
+        reject_unknown(f"models.{name}.backend", backend, {
             "base_url", "endpoint_id", "flavor", "sync_wait_ms", "poll_interval_s",
         })
         api_key = secrets.get(api_key_env) if api_key_env else None

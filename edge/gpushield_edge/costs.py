@@ -35,6 +35,7 @@ from .alerts.sender import RetryPolicy, WebhookTarget
 from .anomaly import AnomalyPolicy
 from .keyguard.budget import DEFAULT_THRESHOLDS, BudgetSpec, BudgetSpecError, Price
 from .keyguard.settlement import SettlePolicy
+from .sections import reject_unknown
 
 SECTIONS = frozenset({"prices", "budgets", "alerts", "anomaly"})
 
@@ -59,16 +60,10 @@ class CostConfig:
         return self.prices.get(model, Price())
 
 
-def _reject_unknown(section: str, document: Mapping[str, Any], known: set[str]) -> None:
-    unknown = set(document) - known
-    if unknown:
-        raise ValueError(f"[{section}] has unknown settings: {', '.join(sorted(unknown))}")
-
-
 def _price(section: str, document: Any) -> Price:
     if not isinstance(document, dict):
         raise ValueError(f"[{section}] must be a table")
-    _reject_unknown(section, document, {"micros_per_gpu_s", "min_micros"})
+    reject_unknown(section, document, {"micros_per_gpu_s", "min_micros"})
     values = []
     for name in ("micros_per_gpu_s", "min_micros"):
         value = document.get(name, 0)
@@ -81,7 +76,7 @@ def _price(section: str, document: Any) -> Price:
 def account_budgets_from(document: Mapping[str, Any]) -> list[BudgetSpec]:
     """The `[[budgets.account]]` entries (also read by `gpushield usage --config`)."""
     budgets_doc = dict(document.get("budgets", {}))
-    _reject_unknown("budgets", budgets_doc, {"account"})
+    reject_unknown("budgets", budgets_doc, {"account"})
     account: list[BudgetSpec] = []
     for index, entry in enumerate(budgets_doc.get("account", [])):
         entry = dict(entry)
@@ -99,7 +94,7 @@ def parse_costs(document: Mapping[str, Any], secrets: Mapping[str, str],
                 model_backends: Mapping[str, str]) -> CostConfig:
     """`model_backends` maps each configured model to its backend type (for price fallback)."""
     prices_doc = dict(document.get("prices", {}))
-    _reject_unknown("prices", prices_doc, {"models", "backends"})
+    reject_unknown("prices", prices_doc, {"models", "backends"})
     by_model = {name: _price(f"prices.models.{name}", value)
                 for name, value in dict(prices_doc.get("models", {})).items()}
     unknown_models = set(by_model) - set(model_backends)
@@ -113,7 +108,7 @@ def parse_costs(document: Mapping[str, Any], secrets: Mapping[str, str],
     account = account_budgets_from(document)
 
     alerts_doc = dict(document.get("alerts", {}))
-    _reject_unknown("alerts", alerts_doc, {"thresholds", "webhooks", "max_attempts",
+    reject_unknown("alerts", alerts_doc, {"thresholds", "webhooks", "max_attempts",
                                            "backoff_s"})
     thresholds = alerts_doc.get("thresholds", list(DEFAULT_THRESHOLDS))
     if (not isinstance(thresholds, list)
@@ -123,7 +118,7 @@ def parse_costs(document: Mapping[str, Any], secrets: Mapping[str, str],
     webhooks: list[WebhookTarget] = []
     for index, hook in enumerate(alerts_doc.get("webhooks", [])):
         hook = dict(hook)
-        _reject_unknown(f"alerts.webhooks #{index + 1}", hook, {"url", "url_env", "format"})
+        reject_unknown(f"alerts.webhooks #{index + 1}", hook, {"url", "url_env", "format"})
         url = hook.get("url")
         if "url_env" in hook:
             url = secrets.get(str(hook["url_env"]))

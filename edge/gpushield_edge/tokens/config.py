@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..sections import reject_unknown
 from .jwk import EC_CURVES, HMAC_KEY_BYTES, RSA_ALGORITHMS
 from .oidc import DEFAULT_TYPS, IssuerConfig
 from .weak_secrets import check_shared_secret
@@ -48,9 +49,7 @@ class TokensConfig:
 
 def _external(name: str, entry: Mapping[str, Any], secrets: Mapping[str, str]) -> IssuerConfig:
     where = f"tokens.issuers.{name}"
-    unknown = set(entry) - _ISSUER_SETTINGS
-    if unknown:
-        raise ValueError(f"[{where}] has unknown settings: {', '.join(sorted(unknown))}")
+    reject_unknown(where, entry, _ISSUER_SETTINGS)
     algorithms = entry.get("algorithms", ["RS256"])
     if (not isinstance(algorithms, list) or not algorithms
             or not all(a in _ASYMMETRIC or a == "HS256" for a in algorithms)):
@@ -94,9 +93,7 @@ def parse_tokens_config(
     document: Mapping[str, Any], secrets: Mapping[str, str], public_authority: str | None
 ) -> TokensConfig:
     document = dict(document)
-    unknown = set(document) - {"enabled", "issuer", "audience", "issuers"}
-    if unknown:
-        raise ValueError(f"[tokens] has unknown settings: {', '.join(sorted(unknown))}")
+    reject_unknown("tokens", document, {"enabled", "issuer", "audience", "issuers"})
     issuer = str(document.get("issuer") or (
         f"https://{public_authority}" if public_authority else DEFAULT_ISSUER))
     external = tuple(_external(name, dict(entry), secrets)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..sections import reject_unknown
 from .engine import MODES, WafSettings
 from .rules import families, load_rules
 
@@ -30,9 +31,7 @@ def _int(where: str, value: Any, low: int, high: int) -> int:
 def parse_waf_settings(document: Mapping[str, Any], routes: Iterable[str]) -> WafSettings:
     """Builds WafSettings from the `[waf]` table; `routes` are the configured model names
     (a per-route mode for a model that does not exist is a typo, and refused)."""
-    unknown = set(document) - _KNOWN
-    if unknown:
-        raise ValueError(f"[waf] has unknown settings: {', '.join(sorted(unknown))}")
+    reject_unknown("waf", document, _KNOWN)
     defaults = WafSettings()
     known_families = set(families(load_rules()))
     family_modes = dict(document.get("families", {}))
