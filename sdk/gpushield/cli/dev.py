@@ -23,9 +23,10 @@ CONFIG_OPTION = typer.Option(
 def build_app(config: Path | None, state_dir: Path) -> GateASGI:
     document = load_config_document(config)
     state = StateDir(state_dir).ensure()
-    # Build once eagerly so configuration errors surface as one line before the server starts.
-    LocalGate.build(document, state, os.environ)
-    return GateASGI(lambda: LocalGate.build(document, state, os.environ))
+    # Built before the server starts, so configuration errors surface as one line; the
+    # server's lifespan then serves and closes this same gate.
+    local = LocalGate.build(document, state, os.environ)
+    return GateASGI(lambda: local)
 
 
 @one_line_errors

@@ -28,6 +28,7 @@ from gpushield_edge.admin.audited import AuditedKeyAdmin
 from gpushield_edge.admin.service import KeyAdmin, KeyAdminError, LocalKeyAdmin, NewKey
 from gpushield_edge.keyguard import KeyLimits, KeyRecord
 from gpushield_edge.keyguard.budget import BudgetSpec
+from gpushield_edge.keyguard.guard import KeyGuardCore
 from gpushield_edge.keyguard.records import KeyStatus
 from gpushield_edge.runtime_local.app import ADMIN_SECRET_ENV, open_key_guard
 from gpushield_edge.runtime_local.audit import JsonLinesAuditSink
@@ -49,9 +50,11 @@ GATE_OPTION = typer.Option(
 
 
 def run_admin(
-    state_dir: Path, gate: str | None, work: Callable[[KeyAdmin], Awaitable[T]]
+    state_dir: Path, gate: str | None, work: Callable[[KeyAdmin], Awaitable[T]],
+    core: KeyGuardCore | None = None,
 ) -> T:
-    """Runs `work` against the local store or, with --gate, the remote admin API."""
+    """Runs `work` against the local store (through `core` when the caller has it open) or,
+    with --gate, the remote admin API."""
 
     async def main() -> T:
         if gate is None:
@@ -60,7 +63,7 @@ def run_admin(
             audit = JsonLinesAuditSink(state.ensure().audit_log)
             try:
                 return await work(AuditedKeyAdmin(
-                    LocalKeyAdmin(open_key_guard(state), clock), audit, clock))
+                    LocalKeyAdmin(core or open_key_guard(state), clock), audit, clock))
             finally:
                 audit.close()
         secret = os.environ.get(ADMIN_SECRET_ENV)

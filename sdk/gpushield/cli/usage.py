@@ -26,6 +26,7 @@ from gpushield_edge.costs import account_budgets_from
 from gpushield_edge.keyguard import KeyRecord
 from gpushield_edge.keyguard.account import AccountGuardCore
 from gpushield_edge.keyguard.budget import BudgetSpec
+from gpushield_edge.keyguard.guard import KeyGuardCore
 from gpushield_edge.runtime_local.app import open_key_guard
 from gpushield_edge.runtime_local.state import StateDir
 
@@ -203,6 +204,7 @@ def run(
     """Per-key spend, open reservations, limits and remaining budget."""
     account: list[BudgetSpec] = []
     handed_out: dict[str, tuple[int, int]] = {}
+    guard: KeyGuardCore | None = None
     if config is not None and gate is None:
         with config.open("rb") as handle:
             account = account_budgets_from(tomllib.load(handle))
@@ -210,7 +212,7 @@ def run(
         if isinstance(guard.account, AccountGuardCore):
             now = time.time()
             handed_out = {spec.budget_id: guard.account.granted(spec, now) for spec in account}
-    rows = run_admin(state_dir, gate, lambda admin: collect(admin, key_id, account))
+    rows = run_admin(state_dir, gate, lambda admin: collect(admin, key_id, account), guard)
     if as_json:
         print(json.dumps([{"key": record.to_dict(), "usage": usage} for record, usage in rows]))
     else:
