@@ -268,7 +268,6 @@ class AccountEndpoint:
         self.METHODS: dict[str, Callable[[dict[str, Any]], Awaitable[Any]]] = {
             "lease": self.lease,
             "give_back": self.give_back,
-            "granted": self.granted,
         }
 
     async def dispatch(self, method: str, payload: str) -> str:
@@ -287,9 +286,6 @@ class AccountEndpoint:
                                   float(args["bucket"]), int(args["gpu_ms"]),
                                   int(args["micros"]), float(args["now"]))
         return None
-
-    async def granted(self, args: dict[str, Any]) -> Any:
-        return list(self.core.granted(BudgetSpec.from_dict(args["spec"]), float(args["now"])))
 
 
 class RemoteAccount:

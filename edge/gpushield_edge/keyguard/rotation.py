@@ -12,13 +12,12 @@ secret (or, during grace, of the old one) simply gets a fresh token.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from gpushield_wire import algorithms, credentials
 
 from ..ports import Crypto
-from .records import AdmitRequest, AdmitResult, KeyRecord
+from .records import AdmitRequest, AdmitResult
 from .storage import SqlStorage
 
 MAX_GRACE_S = 30 * 86400.0
@@ -32,22 +31,12 @@ class RotationError(Exception):
         self.missing = missing
 
 
-@dataclass(frozen=True, slots=True)
-class Rotated:
-    record: KeyRecord
-    # The new secret (raw bytes): formatted and shown once by the caller, stored nowhere.
-    secret: bytes
-    previous_valid_until: float | None
-
-    def __repr__(self) -> str:
-        return f"Rotated(key_id={self.record.key_id!r}, version={self.record.version})"
-
-
 def live_secrets(
     sealed: Any, prev_sealed: Any, prev_valid_until: Any, now: float
 ) -> Iterator[bytes]:
     """The sealed secrets that verify now: the current one, then (in its grace window) the
-    previous one. Both are tried in full, so timing does not reveal which one matched."""
+    previous one. Each comparison is constant-time; whether the second was tried only tells
+    a signer which of its own two secrets it used."""
     yield bytes(sealed)
     if prev_sealed is not None and prev_valid_until is not None and now < float(
             prev_valid_until):
