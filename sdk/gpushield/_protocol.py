@@ -146,7 +146,7 @@ def error_from_response(response: httpx.Response) -> APIError:
     )
 
 
-def _json_object(response: httpx.Response) -> dict[str, Any]:
+def json_object(response: httpx.Response) -> dict[str, Any]:
     try:
         document = response.json()
     except ValueError:
@@ -166,7 +166,7 @@ def parse_models(response: httpx.Response) -> list[ModelInfo]:
     if response.status_code != 200:
         raise error_from_response(response)
     models = []
-    for entry in _json_object(response).get("models", []):
+    for entry in json_object(response).get("models", []):
         policy = ModelPolicy.from_dict(entry["policy"])
         policy_hash = str(entry.get("policy_hash") or policy.policy_hash())
         models.append(
@@ -184,7 +184,7 @@ def parse_models(response: httpx.Response) -> list[ModelInfo]:
 def parse_inference(response: httpx.Response) -> InferenceResult:
     if response.status_code != 200:
         raise error_from_response(response)
-    document = _json_object(response)
+    document = json_object(response)
     usage = document.get("usage")
     usage = usage if isinstance(usage, dict) else {}
     replayed = response.headers.get("idempotency-replayed", "").strip().lower()

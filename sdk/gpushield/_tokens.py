@@ -40,6 +40,7 @@ import jwt
 from gpushield_wire.errors import parse_problem
 
 from ._auth import SignatureAuth
+from ._protocol import error_from_response, json_object
 from .errors import api_error
 
 __all__ = ["TokenAuth"]
@@ -125,14 +126,9 @@ class TokenAuth(httpx.Auth):
         return token_request
 
     def _store(self, response: httpx.Response, sent_at: float) -> _Token:
-        try:
-            document = response.json()
-        except ValueError:
-            document = None
-        if response.status_code != 200 or not isinstance(document, dict):
-            raise api_error(response.status_code, parse_problem(document),
-                            request_id=response.headers.get("x-request-id"),
-                            headers=response.headers)
+        if response.status_code != 200:
+            raise error_from_response(response)
+        document = json_object(response)
         value = document.get("access_token")
         expires_in = document.get("expires_in")
         if not isinstance(value, str) or not isinstance(expires_in, int | float):
