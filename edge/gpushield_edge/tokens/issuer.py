@@ -96,7 +96,9 @@ class GateIssuer:
         self._entries = parse_signing_keys(key_text)
         self._keys: list[SigningKey] = []
         self._crypto = crypto
-        self._skew_s = skew_s
+        self._rules = ClaimRules(issuer, audience, skew_s, MAX_TOKEN_TTL_S)
+        # The verification key set, rebuilt only when a key's overlap ends (checked per call).
+        self._keyset: tuple[tuple[str, ...], KeySet] | None = None
 
     def __repr__(self) -> str:
         return f"GateIssuer(issuer={self.issuer!r}, keys={len(self._entries)})"
@@ -147,12 +149,17 @@ class GateIssuer:
     # -- TrustedIssuer -----------------------------------------------------------------------
 
     def rules(self) -> ClaimRules:
-        return ClaimRules(self.issuer, self.audience, self._skew_s, MAX_TOKEN_TTL_S)
+        return self._rules
 
     async def keyset(self, kid: str | None, now: float, *, refresh: bool) -> KeySet:
-        return KeySet(tuple(TrustedKey(k.kid, "EdDSA", {"kty": "OKP", "crv": "Ed25519",
-                                                         "x": b64url_encode(k.public)})
-                            for k in await self.live_keys(now)))
+        live = await self.live_keys(now)
+        kids = tuple(key.kid for key in live)
+        if self._keyset is None or self._keyset[0] != kids:
+            self._keyset = (kids, KeySet(tuple(
+                TrustedKey(key.kid, "EdDSA", {"kty": "OKP", "crv": "Ed25519",
+                                              "x": b64url_encode(key.public)})
+                for key in live)))
+        return self._keyset[1]
 
     def grant(self, claims: dict[str, Any]) -> Grant:
         sub = claims.get("sub")

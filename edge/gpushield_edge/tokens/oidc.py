@@ -76,7 +76,7 @@ class ExternalIssuer:
         self.algorithms = config.algorithms
         self.typs = config.typs
         self._upstream = upstream
-        self._skew_s = skew_s
+        self._rules = ClaimRules(config.issuer, config.audience, skew_s, config.max_lifetime_s)
         self._keyset: KeySet | None = None
         self._fetched_at = float("-inf")
         self._attempted_at = float("-inf")
@@ -89,8 +89,7 @@ class ExternalIssuer:
         return f"ExternalIssuer(issuer={self.issuer!r})"
 
     def rules(self) -> ClaimRules:
-        return ClaimRules(self.issuer, self.config.audience, self._skew_s,
-                          self.config.max_lifetime_s)
+        return self._rules
 
     async def keyset(self, kid: str | None, now: float, *, refresh: bool) -> KeySet:
         if self.config.shared_secret is not None:
