@@ -10,6 +10,7 @@ alert events for the gate to send after the response, and the quarantine, if any
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from ..alerts import thresholds as alert_thresholds
@@ -55,7 +56,14 @@ class SettleRequest:
         return {"key_id": self.key_id, "lease_id": self.lease_id,
                 "idempotency_key": self.idempotency_key, "response": self.response,
                 "now": self.now, "ran": self.ran, "used_ms": self.used_ms,
-                "policy": self.policy.to_dict()}
+                "policy": _policy_document(self.policy)}
+
+
+@lru_cache(maxsize=8)
+def _policy_document(policy: SettlePolicy) -> dict[str, Any]:
+    """The policy comes from the gate's config, the same object call after call: its JSON
+    form is built once, not on every settle the edge sends to a key's guard. (Read only.)"""
+    return policy.to_dict()
 
 
 @dataclass(frozen=True, slots=True)
