@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from gpushield_wire import algorithms, credentials
 
-from ..keyguard import budget, rotation
+from ..keyguard import rotation
 from ..keyguard.budget import BudgetSpec, BudgetSpecError
 from ..keyguard.guard import KeyGuardCore, KeyGuardError
 from ..keyguard.records import KeyLimits, KeyRecord, KeyStatus
@@ -167,8 +167,7 @@ async def create_in(core: KeyGuardCore, spec: NewKey, now: float) -> CreatedKey:
         label=spec.label,
     )
     if spec.budgets:
-        core.storage.atomic(
-            lambda: budget.set_key_budgets(core.storage.query, record.key_id, spec.budgets))
+        core.set_budgets(record.key_id, spec.budgets)
     return CreatedKey(record, credentials.format_secret(secret))
 
 
@@ -212,8 +211,7 @@ class LocalKeyAdmin:
 
     async def set_budgets(self, key_id: str, budgets: Sequence[BudgetSpec]) -> None:
         self._known(key_id)
-        self.core.storage.atomic(
-            lambda: budget.set_key_budgets(self.core.storage.query, key_id, budgets))
+        self.core.set_budgets(key_id, budgets)
 
     def _known(self, key_id: str) -> KeyRecord:
         try:

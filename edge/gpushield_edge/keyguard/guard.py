@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -389,6 +390,10 @@ class KeyGuardCore:
         return self.storage.atomic(work)
 
     # -- administration ----------------------------------------------------------------------
+
+    def set_budgets(self, key_id: str, specs: Sequence[budget.BudgetSpec]) -> None:
+        """Replaces a key's budgets in one transaction (spend so far still counts)."""
+        self.storage.atomic(lambda: budget.set_key_budgets(self.storage.query, key_id, specs))
 
     async def create_key(
         self,

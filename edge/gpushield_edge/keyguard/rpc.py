@@ -127,8 +127,7 @@ class GuardEndpoint:
         specs = [budget.BudgetSpec.from_dict(item) for item in args["budgets"]]
         key_id = str(args["key_id"])
         self.core.get_key(key_id)  # KeyGuardError(missing) for an unknown key
-        self.core.storage.atomic(
-            lambda: budget.set_key_budgets(self.core.storage.query, key_id, specs))
+        self.core.set_budgets(key_id, specs)
         return None
 
     async def usage(self, args: dict[str, Any]) -> Any:
@@ -158,8 +157,7 @@ class GuardEndpoint:
         )
         specs = [budget.BudgetSpec.from_dict(item) for item in spec.get("budgets", ())]
         if specs:
-            self.core.storage.atomic(
-                lambda: budget.set_key_budgets(self.core.storage.query, record.key_id, specs))
+            self.core.set_budgets(record.key_id, specs)
         return {"key": record.to_dict(), "secret": credentials.format_secret(secret)}
 
     async def get(self, args: dict[str, Any]) -> Any:
