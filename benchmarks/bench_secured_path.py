@@ -118,10 +118,14 @@ class InstantRunPod:
 
 
 def bench_gate(n: int, progress: Progress, root: Path) -> list[float]:
+    return asyncio.run(_bench_gate(n, progress, root))
+
+
+async def _bench_gate(n: int, progress: Progress, root: Path) -> list[float]:
     document = load_config_document(None)
     local = LocalGate.build(document, StateDir(root / "bench-gate"), {}, upstream=InstantRunPod())
     secret = credentials.new_secret()
-    record = local.core.create_key(
+    record = await local.core.create_key(
         key_id=credentials.new_key_id(), alg=algorithms.HMAC_SHA256, key_material=secret,
         scopes=(MODEL,), limits=KeyLimits(rate_per_minute=1e9, burst=10**9,
                                           max_concurrency=1000),
@@ -141,20 +145,17 @@ def bench_gate(n: int, progress: Progress, root: Path) -> list[float]:
                                     "127.0.0.1"))
         progress.advance(task)
 
-    async def run_all() -> list[float]:
-        samples = []
-        task = progress.add_task("gate.handle (CPython, in-process)", total=n)
-        for request in requests:
-            start = time.perf_counter()
-            response = await local.gate.handle(request)
-            samples.append(time.perf_counter() - start)
-            if response.status != 200:
-                raise RuntimeError(f"gate refused the benchmark request: {response.body!r}")
-            progress.advance(task)
-        await local.aclose()
-        return samples
-
-    return asyncio.run(run_all())
+    samples = []
+    task = progress.add_task("gate.handle (CPython, in-process)", total=n)
+    for request in requests:
+        start = time.perf_counter()
+        response = await local.gate.handle(request)
+        samples.append(time.perf_counter() - start)
+        if response.status != 200:
+            raise RuntimeError(f"gate refused the benchmark request: {response.body!r}")
+        progress.advance(task)
+    await local.aclose()
+    return samples
 
 
 # -- 3. added latency over loopback -----------------------------------------------------------
