@@ -1,7 +1,9 @@
 """Speed of the secured path, as ratios measured in one run (these machines are noisy).
 
-1. SDK cost per call (local validation + signing) against httpx's own per-request cost, both
-   in-process (httpx over a MockTransport: the client's own work only) and over loopback.
+1. SDK cost per call (what `infer` adds: `encode_body` — JSON serialisation, size cap, shape
+   check, local validation — and signing) against httpx's own per-request cost with the same
+   JSON serialised by httpx (`json=`), both in-process (httpx over a MockTransport: the
+   client's own work only) and over loopback.
 2. Gate decision cost in CPython: everything the gate does for a signed 1 KB JSON request
    except the upstream call (which returns a RunPod answer at once), p50/p99.
 3. Latency the gate adds over loopback: the same job sent straight to the RunPod worker and
@@ -30,7 +32,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from gpushield import Client, SignatureAuth
-from gpushield._models import compile_policy
+from gpushield._models import compile_policy, encode_body
 from gpushield.cli.demo import MODEL
 from gpushield.devtools.runpod_worker import start_runpod_worker
 from gpushield.devtools.serving import free_port
@@ -82,16 +84,20 @@ def bench_sdk(n: int, progress: Progress) -> dict[str, float]:
     answer = json.dumps({"id": "j", "status": "COMPLETED", "output": {}}).encode()
     transport = httpx.MockTransport(lambda request: httpx.Response(200, content=answer))
     url = "http://gate.test/v1/models/summarize/infer"
-    body = json.dumps({"input": INPUT}).encode()
+    body = encode_body(validator, INPUT)
     headers = {"content-type": "application/json"}
 
+    # httpx serialises the JSON itself here, as the SDK does in encode_body, so both sides
+    # pay for the dump.
     with httpx.Client(transport=transport) as plain:
-        httpx_cost = timed(lambda: plain.post(url, content=body, headers=headers), n, progress,
+        httpx_cost = timed(lambda: plain.post(url, json={"input": INPUT}), n, progress,
                            "httpx alone (MockTransport)")
 
     def sdk_work() -> None:
-        validator.validate(INPUT)
-        request = httpx.Request("POST", url, content=body, headers=headers)
+        # What `Client.infer` does before sending: encode_body (dump, size cap, shape check,
+        # validate), then the request built from those bytes and signed.
+        request = httpx.Request("POST", url, content=encode_body(validator, INPUT),
+                                headers=headers)
         next(auth.sync_auth_flow(request))
 
     def build_only() -> None:
@@ -99,7 +105,7 @@ def bench_sdk(n: int, progress: Progress) -> dict[str, float]:
 
     # Building the httpx.Request is httpx's own work (already inside its per-request cost),
     # so it is measured alone and taken out of the SDK's figure.
-    sdk_cost = timed(sdk_work, n, progress, "SDK validate + sign")
+    sdk_cost = timed(sdk_work, n, progress, "SDK encode + validate + sign")
     build_cost = timed(build_only, n, progress, "httpx.Request alone")
     return {"httpx": statistics.median(httpx_cost),
             "sdk": statistics.median(sdk_cost) - statistics.median(build_cost)}
