@@ -35,6 +35,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from _common import percentile
 from gpushield_edge.keyguard import AdmitRequest, KeyLimits, SettleRequest
 from gpushield_edge.keyguard.account import AccountGuardCore
 from gpushield_edge.keyguard.budget import BudgetSpec, Price, set_key_budgets
@@ -136,11 +137,6 @@ def sample(bench: Bench, case: Case, n: int) -> list[float]:
         one_call(bench, admit, settle=case.settle)
         out.append((time.perf_counter_ns() - started) / 1000.0)
     return out
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def per_request(n: int) -> Table:

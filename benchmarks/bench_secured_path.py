@@ -31,6 +31,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from _common import InstantRunPod, percentile
 from gpushield import Client, SignatureAuth
 from gpushield._models import compile_policy, encode_body
 from gpushield.cli.demo import MODEL
@@ -38,7 +39,6 @@ from gpushield.devtools.runpod_worker import start_runpod_worker
 from gpushield.devtools.serving import free_port
 from gpushield_edge.http import GateRequest
 from gpushield_edge.keyguard import KeyLimits
-from gpushield_edge.ports import UpstreamRequest, UpstreamResponse
 from gpushield_edge.runtime_local.app import (
     LocalGate,
     default_config_text,
@@ -51,11 +51,6 @@ from gpushield_wire.policy import ModelPolicy
 console = Console(width=None if sys.stdout.isatty() else 120)
 PROMPT_1KB = ("The quick brown fox jumps over the lazy dog. " * 23)[:990]
 INPUT = {"prompt": PROMPT_1KB, "max_tokens": 64, "temperature": 0.7}
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def timed(fn: Callable[[], object], n: int, progress: Progress, label: str) -> list[float]:
@@ -112,15 +107,6 @@ def bench_sdk(n: int, progress: Progress) -> dict[str, float]:
 
 
 # -- 2. gate decision cost --------------------------------------------------------------------
-
-
-class InstantRunPod:
-    """Upstream that answers every runsync at once, so only the gate's own work is timed."""
-
-    async def send(self, request: UpstreamRequest) -> UpstreamResponse:
-        body = json.dumps({"id": "sync-1", "status": "COMPLETED", "output": {"ok": True},
-                           "executionTime": 12, "delayTime": 3}).encode()
-        return UpstreamResponse(200, {"content-type": "application/json"}, body)
 
 
 def bench_gate(n: int, progress: Progress, root: Path) -> list[float]:
