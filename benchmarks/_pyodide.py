@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -39,3 +40,8 @@ def run_workload(bundle: Path, workload: Path, *args: str) -> dict[str, Any]:
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
+
+def wrangler_config() -> dict[str, Any]:
+    """wrangler.toml, parsed (its compatibility date and flags are what the Worker runs on)."""
+    with (ROOT / "wrangler.toml").open("rb") as handle:
+        return tomllib.load(handle)

@@ -32,7 +32,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from _pyodide import HARNESS, NODE, ROOT, build_bundle, run_workload
+from _pyodide import HARNESS, NODE, ROOT, build_bundle, run_workload, wrangler_config
 
 WORKLOAD = ROOT / "benchmarks" / "edge_workload.py"
 PYTHON_STARTUP_LIMIT_MS = 1000
@@ -49,8 +49,9 @@ def run_cpython(requests: int) -> dict[str, float]:
 def worker_start_ms(bundle: Path, workdir: Path) -> dict[str, float]:
     """Starts serve.mjs on the bundle and reads the harness's own start-up timings."""
     env_file = workdir / "env.json"
-    env_file.write_text(json.dumps({"compatibility_date": "2026-11-20",
-                                    "compatibility_flags": ["python_workers"]}))
+    config = wrangler_config()
+    env_file.write_text(json.dumps({"compatibility_date": config["compatibility_date"],
+                                    "compatibility_flags": config["compatibility_flags"]}))
     process = subprocess.Popen(
         [*NODE, str(HARNESS / "serve.mjs"), "--bundle", str(bundle), "--env", str(env_file)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
