@@ -93,7 +93,7 @@ def bench_sdk(n: int, progress: Progress) -> dict[str, float]:
         # validate), then the request built from those bytes and signed.
         request = httpx.Request("POST", url, content=encode_body(validator, INPUT),
                                 headers=headers)
-        next(auth.sync_auth_flow(request))
+        auth.sign(request)
 
     def build_only() -> None:
         httpx.Request("POST", url, content=body, headers=headers)
@@ -128,9 +128,9 @@ async def _bench_gate(n: int, progress: Progress, root: Path) -> list[float]:
     task = progress.add_task("signing requests for the gate", total=n)
     requests = []
     for _ in range(n):
-        signed = next(auth.sync_auth_flow(httpx.Request(
-            "POST", "http://127.0.0.1:8787/v1/models/summarize/infer", content=body,
-            headers={"content-type": "application/json"})))
+        signed = httpx.Request("POST", "http://127.0.0.1:8787/v1/models/summarize/infer",
+                               content=body, headers={"content-type": "application/json"})
+        auth.sign(signed)
         headers, size = GateRequest.fold_headers(signed.headers.multi_items())
         requests.append(GateRequest("POST", "http", "127.0.0.1:8787",
                                     "/v1/models/summarize/infer", "", headers, body, size,

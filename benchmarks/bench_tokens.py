@@ -51,8 +51,9 @@ def to_gate(request: httpx.Request) -> GateRequest:
 
 
 def signed(auth: SignatureAuth) -> GateRequest:
-    return to_gate(next(auth.sync_auth_flow(httpx.Request(
-        "POST", URL, content=BODY, headers={"content-type": "application/json"}))))
+    request = httpx.Request("POST", URL, content=BODY, headers={"content-type": "application/json"})
+    auth.sign(request)
+    return to_gate(request)
 
 
 async def measure(n: int, root: Path) -> dict[str, list[float]]:
