@@ -29,13 +29,13 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
+from _common import percentile
 from gpushield_edge.keyguard import AdmitRequest, KeyLimits, SettleRequest
 from gpushield_edge.keyguard.account import AccountGuardCore
 from gpushield_edge.keyguard.budget import BudgetSpec, Price, set_key_budgets
@@ -107,30 +107,36 @@ def request(key_id: str, secret: bytes, account: tuple[BudgetSpec, ...] = ()) ->
         account_budgets=tuple(spec.to_dict() for spec in account))
 
 
-def one_call(bench: Bench, key_id: str, secret: bytes, *, settle: bool,
-             account: tuple[BudgetSpec, ...] = ()) -> None:
-    result = bench.loop.run_until_complete(bench.core.admit(request(key_id, secret, account)))
+def one_call(bench: Bench, admit: AdmitRequest, *, settle: bool) -> None:
+    result = bench.loop.run_until_complete(bench.core.admit(admit))
     assert result.outcome == "admitted", result.code
     lease = str(result.lease_id)
     if settle:
-        bench.core.settle(SettleRequest(key_id, lease, None, None, time.time(), ran=True,
+        bench.core.settle(SettleRequest(admit.key_id, lease, None, None, time.time(), ran=True,
                                         used_ms=700, policy=POLICY))
     else:
-        bench.core.complete(key_id, lease, None, None, time.time())
+        bench.core.complete(admit.key_id, lease, None, None, time.time())
 
 
-def sample(fn: Callable[[], None], n: int) -> list[float]:
+@dataclass(frozen=True)
+class Case:
+    key: tuple[str, bytes]
+    settle: bool
+    account: tuple[BudgetSpec, ...] = ()
+
+    def requests(self, n: int) -> list[AdmitRequest]:
+        """n signed admissions, each with its own nonce, built before any is timed."""
+        return [request(*self.key, self.account) for _ in range(n)]
+
+
+def sample(bench: Bench, case: Case, n: int) -> list[float]:
+    """Microseconds per admit + settle (or complete); the requests are built untimed."""
     out = []
-    for _ in range(n):
+    for admit in case.requests(n):
         started = time.perf_counter_ns()
-        fn()
+        one_call(bench, admit, settle=case.settle)
         out.append((time.perf_counter_ns() - started) / 1000.0)
     return out
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def per_request(n: int) -> Table:
@@ -139,24 +145,21 @@ def per_request(n: int) -> Table:
         plain = bench.new_key(())
         budgeted = bench.new_key(KEY_BUDGETS)
         shared = bench.new_key(KEY_BUDGETS)
-        cases: dict[str, Callable[[], None]] = {
-            "admit + complete, no budget (baseline)":
-                lambda: one_call(bench, *plain, settle=False),
-            "admit + settle, no budget":
-                lambda: one_call(bench, *plain, settle=True),
-            "admit + settle, 2 key budgets":
-                lambda: one_call(bench, *budgeted, settle=True),
+        cases = {
+            "admit + complete, no budget (baseline)": Case(plain, settle=False),
+            "admit + settle, no budget": Case(plain, settle=True),
+            "admit + settle, 2 key budgets": Case(budgeted, settle=True),
             "admit + settle, 2 key budgets + account cap":
-                lambda: one_call(bench, *shared, settle=True, account=(ACCOUNT,)),
+                Case(shared, settle=True, account=(ACCOUNT,)),
         }
-        for fn in cases.values():  # warm up caches and the WAL
-            sample(fn, max(50, n // 10))
+        for case in cases.values():  # warm up caches and the WAL
+            sample(bench, case, max(50, n // 10))
         results: dict[str, list[float]] = {name: [] for name in cases}
         rounds = 10
         bench.leases_taken = 0
         for _ in range(rounds):  # interleaved, so drift hits every case alike
-            for name, fn in cases.items():
-                results[name] += sample(fn, n // rounds)
+            for name, case in cases.items():
+                results[name] += sample(bench, case, n // rounds)
         leases = bench.leases_taken
     base = statistics.median(results["admit + complete, no budget (baseline)"])
     per_key = statistics.median(results["admit + settle, 2 key budgets"])
@@ -175,12 +178,13 @@ def per_request(n: int) -> Table:
 def _worker(args: tuple[str, str, bytes, int, float]) -> tuple[int, float, float]:
     path, key_id, secret, n, start_at = args
     bench = Bench.open(Path(path))
+    admissions = Case((key_id, secret), settle=True).requests(n)
     while time.time() < start_at:
         time.sleep(0.001)
     started = time.perf_counter()
     wall_start = time.time()
-    for _ in range(n):
-        one_call(bench, key_id, secret, settle=True)
+    for admit in admissions:
+        one_call(bench, admit, settle=True)
     return n, wall_start, wall_start + (time.perf_counter() - started)
 
 

@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -33,18 +32,10 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-ROOT = Path(__file__).resolve().parent.parent
+from _pyodide import HARNESS, NODE, ROOT, build_bundle, run_workload, wrangler_config
+
 WORKLOAD = ROOT / "benchmarks" / "edge_workload.py"
-NODE = ["node", "--experimental-wasm-stack-switching"]
 PYTHON_STARTUP_LIMIT_MS = 1000
-
-
-def build_bundle(outdir: Path) -> None:
-    subprocess.run(
-        ["npx", "--no-install", "wrangler", "deploy", "--dry-run", "--outdir", str(outdir)],
-        cwd=ROOT, check=True, capture_output=True,
-        env={**os.environ, "WRANGLER_SEND_METRICS": "false"},
-    )
 
 
 def run_cpython(requests: int) -> dict[str, float]:
@@ -55,24 +46,15 @@ def run_cpython(requests: int) -> dict[str, float]:
     return result
 
 
-def run_pyodide(bundle: Path, requests: int) -> dict[str, float]:
-    done = subprocess.run(
-        [*NODE, str(ROOT / "tests" / "workers_harness" / "run_python.mjs"), "--bundle",
-         str(bundle), str(WORKLOAD), str(requests)],
-        cwd=ROOT, check=True, capture_output=True, text=True)
-    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
-
-
 def worker_start_ms(bundle: Path, workdir: Path) -> dict[str, float]:
     """Starts serve.mjs on the bundle and reads the harness's own start-up timings."""
     env_file = workdir / "env.json"
-    env_file.write_text(json.dumps({"compatibility_date": "2026-11-20",
-                                    "compatibility_flags": ["python_workers"]}))
+    config = wrangler_config()
+    env_file.write_text(json.dumps({"compatibility_date": config["compatibility_date"],
+                                    "compatibility_flags": config["compatibility_flags"]}))
     process = subprocess.Popen(
-        [*NODE, str(ROOT / "tests" / "workers_harness" / "serve.mjs"), "--bundle", str(bundle),
-         "--env", str(env_file)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
+        [*NODE, str(HARNESS / "serve.mjs"), "--bundle", str(bundle), "--env", str(env_file)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None and process.stderr is not None
         process.stdout.readline()
@@ -97,14 +79,11 @@ def main() -> None:
     console = Console(width=None if sys.stdout.isatty() else 120)
     with tempfile.TemporaryDirectory() as tmp, Progress(console=console) as progress:
         task = progress.add_task("bundle, CPython, Pyodide, start-up", total=4)
-        bundle = Path(tmp) / "bundle"
-        build_bundle(bundle)
-        # The workload's prose generator, next to it for this run only.
-        shutil.copy(ROOT / "benchmarks" / "bench_prose.py", bundle / "bench_prose.py")
+        bundle = build_bundle(Path(tmp) / "bundle")
         progress.advance(task)
         cpython = run_cpython(requests)
         progress.advance(task)
-        pyodide = run_pyodide(bundle, requests)
+        pyodide = run_workload(bundle, WORKLOAD, str(requests))
         progress.advance(task)
         start = worker_start_ms(bundle, Path(tmp))
         progress.advance(task)

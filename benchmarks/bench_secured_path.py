@@ -1,7 +1,9 @@
 """Speed of the secured path, as ratios measured in one run (these machines are noisy).
 
-1. SDK cost per call (local validation + signing) against httpx's own per-request cost, both
-   in-process (httpx over a MockTransport: the client's own work only) and over loopback.
+1. SDK cost per call (what `infer` adds: `encode_body` — JSON serialisation, size cap, shape
+   check, local validation — and signing) against httpx's own per-request cost with the same
+   JSON serialised by httpx (`json=`), both in-process (httpx over a MockTransport: the
+   client's own work only) and over loopback.
 2. Gate decision cost in CPython: everything the gate does for a signed 1 KB JSON request
    except the upstream call (which returns a RunPod answer at once), p50/p99.
 3. Latency the gate adds over loopback: the same job sent straight to the RunPod worker and
@@ -29,14 +31,14 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from _common import InstantRunPod, percentile
 from gpushield import Client, SignatureAuth
-from gpushield._models import compile_policy
+from gpushield._models import compile_policy, encode_body
 from gpushield.cli.demo import MODEL
 from gpushield.devtools.runpod_worker import start_runpod_worker
 from gpushield.devtools.serving import free_port
 from gpushield_edge.http import GateRequest
 from gpushield_edge.keyguard import KeyLimits
-from gpushield_edge.ports import UpstreamRequest, UpstreamResponse
 from gpushield_edge.runtime_local.app import (
     LocalGate,
     default_config_text,
@@ -49,11 +51,6 @@ from gpushield_wire.policy import ModelPolicy
 console = Console(width=None if sys.stdout.isatty() else 120)
 PROMPT_1KB = ("The quick brown fox jumps over the lazy dog. " * 23)[:990]
 INPUT = {"prompt": PROMPT_1KB, "max_tokens": 64, "temperature": 0.7}
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def timed(fn: Callable[[], object], n: int, progress: Progress, label: str) -> list[float]:
@@ -82,24 +79,28 @@ def bench_sdk(n: int, progress: Progress) -> dict[str, float]:
     answer = json.dumps({"id": "j", "status": "COMPLETED", "output": {}}).encode()
     transport = httpx.MockTransport(lambda request: httpx.Response(200, content=answer))
     url = "http://gate.test/v1/models/summarize/infer"
-    body = json.dumps({"input": INPUT}).encode()
+    body = encode_body(validator, INPUT)
     headers = {"content-type": "application/json"}
 
+    # httpx serialises the JSON itself here, as the SDK does in encode_body, so both sides
+    # pay for the dump.
     with httpx.Client(transport=transport) as plain:
-        httpx_cost = timed(lambda: plain.post(url, content=body, headers=headers), n, progress,
+        httpx_cost = timed(lambda: plain.post(url, json={"input": INPUT}), n, progress,
                            "httpx alone (MockTransport)")
 
     def sdk_work() -> None:
-        validator.validate(INPUT)
-        request = httpx.Request("POST", url, content=body, headers=headers)
-        next(auth.sync_auth_flow(request))
+        # What `Client.infer` does before sending: encode_body (dump, size cap, shape check,
+        # validate), then the request built from those bytes and signed.
+        request = httpx.Request("POST", url, content=encode_body(validator, INPUT),
+                                headers=headers)
+        auth.sign(request)
 
     def build_only() -> None:
         httpx.Request("POST", url, content=body, headers=headers)
 
     # Building the httpx.Request is httpx's own work (already inside its per-request cost),
     # so it is measured alone and taken out of the SDK's figure.
-    sdk_cost = timed(sdk_work, n, progress, "SDK validate + sign")
+    sdk_cost = timed(sdk_work, n, progress, "SDK encode + validate + sign")
     build_cost = timed(build_only, n, progress, "httpx.Request alone")
     return {"httpx": statistics.median(httpx_cost),
             "sdk": statistics.median(sdk_cost) - statistics.median(build_cost)}
@@ -108,20 +109,15 @@ def bench_sdk(n: int, progress: Progress) -> dict[str, float]:
 # -- 2. gate decision cost --------------------------------------------------------------------
 
 
-class InstantRunPod:
-    """Upstream that answers every runsync at once, so only the gate's own work is timed."""
-
-    async def send(self, request: UpstreamRequest) -> UpstreamResponse:
-        body = json.dumps({"id": "sync-1", "status": "COMPLETED", "output": {"ok": True},
-                           "executionTime": 12, "delayTime": 3}).encode()
-        return UpstreamResponse(200, {"content-type": "application/json"}, body)
-
-
 def bench_gate(n: int, progress: Progress, root: Path) -> list[float]:
+    return asyncio.run(_bench_gate(n, progress, root))
+
+
+async def _bench_gate(n: int, progress: Progress, root: Path) -> list[float]:
     document = load_config_document(None)
     local = LocalGate.build(document, StateDir(root / "bench-gate"), {}, upstream=InstantRunPod())
     secret = credentials.new_secret()
-    record = local.core.create_key(
+    record = await local.core.create_key(
         key_id=credentials.new_key_id(), alg=algorithms.HMAC_SHA256, key_material=secret,
         scopes=(MODEL,), limits=KeyLimits(rate_per_minute=1e9, burst=10**9,
                                           max_concurrency=1000),
@@ -132,29 +128,26 @@ def bench_gate(n: int, progress: Progress, root: Path) -> list[float]:
     task = progress.add_task("signing requests for the gate", total=n)
     requests = []
     for _ in range(n):
-        signed = next(auth.sync_auth_flow(httpx.Request(
-            "POST", "http://127.0.0.1:8787/v1/models/summarize/infer", content=body,
-            headers={"content-type": "application/json"})))
+        signed = httpx.Request("POST", "http://127.0.0.1:8787/v1/models/summarize/infer",
+                               content=body, headers={"content-type": "application/json"})
+        auth.sign(signed)
         headers, size = GateRequest.fold_headers(signed.headers.multi_items())
         requests.append(GateRequest("POST", "http", "127.0.0.1:8787",
                                     "/v1/models/summarize/infer", "", headers, body, size,
                                     "127.0.0.1"))
         progress.advance(task)
 
-    async def run_all() -> list[float]:
-        samples = []
-        task = progress.add_task("gate.handle (CPython, in-process)", total=n)
-        for request in requests:
-            start = time.perf_counter()
-            response = await local.gate.handle(request)
-            samples.append(time.perf_counter() - start)
-            if response.status != 200:
-                raise RuntimeError(f"gate refused the benchmark request: {response.body!r}")
-            progress.advance(task)
-        await local.aclose()
-        return samples
-
-    return asyncio.run(run_all())
+    samples = []
+    task = progress.add_task("gate.handle (CPython, in-process)", total=n)
+    for request in requests:
+        start = time.perf_counter()
+        response = await local.gate.handle(request)
+        samples.append(time.perf_counter() - start)
+        if response.status != 200:
+            raise RuntimeError(f"gate refused the benchmark request: {response.body!r}")
+        progress.advance(task)
+    await local.aclose()
+    return samples
 
 
 # -- 3. added latency over loopback -----------------------------------------------------------

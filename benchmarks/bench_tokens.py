@@ -27,12 +27,12 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from _common import InstantRunPod, percentile
 from gpushield import SignatureAuth
 from gpushield.cli.demo import MODEL
 from gpushield_edge.context import RequestContext
 from gpushield_edge.http import GateRequest
 from gpushield_edge.keyguard import AdmitRequest, KeyLimits
-from gpushield_edge.ports import UpstreamRequest, UpstreamResponse
 from gpushield_edge.runtime_local.app import LocalGate, load_config_document
 from gpushield_edge.runtime_local.state import StateDir
 from gpushield_edge.stages import authenticate
@@ -43,13 +43,6 @@ URL = f"http://127.0.0.1:8787/v1/models/{MODEL}/infer"
 BODY = json.dumps({"input": {"prompt": "The quick brown fox. " * 40, "max_tokens": 64}}).encode()
 
 
-class InstantRunPod:
-    async def send(self, request: UpstreamRequest) -> UpstreamResponse:
-        body = json.dumps({"id": "sync-1", "status": "COMPLETED", "output": {"ok": True},
-                           "executionTime": 12, "delayTime": 3}).encode()
-        return UpstreamResponse(200, {"content-type": "application/json"}, body)
-
-
 def to_gate(request: httpx.Request) -> GateRequest:
     headers, size = GateRequest.fold_headers(request.headers.multi_items())
     path, _, query = request.url.raw_path.decode().partition("?")
@@ -58,13 +51,9 @@ def to_gate(request: httpx.Request) -> GateRequest:
 
 
 def signed(auth: SignatureAuth) -> GateRequest:
-    return to_gate(next(auth.sync_auth_flow(httpx.Request(
-        "POST", URL, content=BODY, headers={"content-type": "application/json"}))))
-
-
-def p(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+    request = httpx.Request("POST", URL, content=BODY, headers={"content-type": "application/json"})
+    auth.sign(request)
+    return to_gate(request)
 
 
 async def measure(n: int, root: Path) -> dict[str, list[float]]:
@@ -132,7 +121,7 @@ def main() -> None:
     n = 500 if args.quick else 5000
     with tempfile.TemporaryDirectory() as root:
         samples = asyncio.run(measure(n, Path(root)))
-    us = {k: (statistics.median(v) * 1e6, p(v, 0.99) * 1e6) for k, v in samples.items()}
+    us = {k: (statistics.median(v) * 1e6, percentile(v, 0.99) * 1e6) for k, v in samples.items()}
     table = Table(title=f"bearer tokens vs signed requests (CPython, n={n})",
                   title_justify="left")
     for column in ("what", "p50", "p99", "ratio (p50)"):

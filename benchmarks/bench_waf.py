@@ -19,10 +19,6 @@ The workload is `benchmarks/waf_workload.py` (standard library only).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the workloads import bench_prose
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._pyodide import build_bundle, run_workload
 from benchmarks.waf_corpora import benign_prompt_samples, corpora_root
 from benchmarks.waf_workload import HEADERS, items_for, percentile, run_suite, time_each
 from rich.console import Console
@@ -45,21 +42,11 @@ KINDS = {"varied": "varied", "repeated": "repeated"}
 
 def run_in_pyodide(repeat: int) -> dict[str, Any]:
     """The same workload inside Pyodide, on the exact wrangler bundle (the Workers harness)."""
-    root = Path(__file__).resolve().parents[1]
+    # The workload imports the gate's package, which the bundle holds, and the prose
+    # generator, which build_bundle copies next to it for this run only.
     with tempfile.TemporaryDirectory() as tmp:
-        bundle = Path(tmp) / "bundle"
-        subprocess.run(["npx", "--no-install", "wrangler", "deploy", "--dry-run", "--outdir",
-                        str(bundle)], cwd=root, check=True, capture_output=True,
-                       env={**os.environ, "WRANGLER_SEND_METRICS": "false"})
-        # The workload imports the gate's package, which the bundle holds, and the prose
-        # generator, copied next to it for this run only.
-        shutil.copy(HERE / "bench_prose.py", bundle / "bench_prose.py")
-        done = subprocess.run(
-            ["node", "--experimental-wasm-stack-switching",
-             str(root / "tests" / "workers_harness" / "run_python.mjs"), "--bundle", str(bundle),
-             str(root / "benchmarks" / "waf_workload.py"), str(repeat)],
-            cwd=root, check=True, capture_output=True, text=True)
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        bundle = build_bundle(Path(tmp) / "bundle")
+        result = run_workload(bundle, HERE / "waf_workload.py", str(repeat))
     result["benign"] = {kind: {int(size): row for size, row in rows.items()}
                         for kind, rows in result["benign"].items()}
     return result

@@ -9,11 +9,11 @@ Pipe them straight into `wrangler secret put` so they never land in a file or sh
 
 from __future__ import annotations
 
-import base64
 import secrets
 
 import typer
 
+from gpushield_edge.tokens.jws import b64url_encode
 from gpushield_wire import credentials
 
 app = typer.Typer(no_args_is_help=True,
@@ -24,7 +24,7 @@ app = typer.Typer(no_args_is_help=True,
 def kek() -> None:
     """A key-encryption key (base64url, 32 bytes) for GPUSHIELD_KEK."""
     key = secrets.token_bytes(credentials.KEK_BYTES)
-    print(base64.urlsafe_b64encode(key).decode().rstrip("="))
+    print(b64url_encode(key))
 
 
 @app.command()

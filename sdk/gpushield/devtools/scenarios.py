@@ -99,8 +99,8 @@ def _signed(env: ScenarioEnv, key: tuple[str, str], *, clock: Callable[[], float
         "POST", url or env.infer_url(), content=body if body is not None else _body(),
         headers={"content-type": "application/json"},
     )
-    flow = SignatureAuth(key[0], key[1], clock=clock).sync_auth_flow(request)
-    return next(flow)
+    SignatureAuth(key[0], key[1], clock=clock).sign(request)
+    return request
 
 
 def _resend(env: ScenarioEnv, signed: httpx.Request, *, url: str | None = None,
