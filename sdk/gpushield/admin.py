@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 
-from gpushield_edge.admin.api import ADMIN_KEY_ID
 from gpushield_edge.admin.service import (
     CreatedKey,
     KeyAdminError,
@@ -24,6 +23,7 @@ from gpushield_edge.admin.service import (
 )
 from gpushield_edge.keyguard.budget import BudgetSpec
 from gpushield_edge.keyguard.records import KeyRecord, KeyStatus
+from gpushield_wire.credentials import ADMIN_KEY_ID
 from gpushield_wire.errors import parse_problem
 
 from ._auth import SignatureAuth

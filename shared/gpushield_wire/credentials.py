@@ -16,6 +16,9 @@ KEY_ID_PREFIX = "gsk_"
 SECRET_PREFIX = "gss_"  # noqa: S105 - a public prefix, not a secret
 SECRET_BYTES = 32
 _KEY_ID_PATTERN = re.compile(r"gsk_[a-z2-7]{16}")
+# The admin credential's key id: it signs the admin API's requests, and their nonces are kept
+# under it in the key store. Not a gsk_ id, so no API key can ever have it.
+ADMIN_KEY_ID = "gpushield-admin"
 
 
 def new_key_id() -> str:

@@ -1,9 +1,11 @@
-"""Bounded JSON parsing for request bodies.
+"""Bounded JSON parsing for request bodies and anything else a client sends as JSON.
 
 `json.loads` alone accepts things an API must not: duplicate object keys (two parsers in a chain
 can disagree about which value wins), NaN/Infinity (not JSON), and nesting deep enough to hit the
 interpreter's recursion limit. This parser refuses all three with distinct catalog codes and
 caps the total number of values, so work after parsing is bounded by policy, not by the client.
+Bearer tokens' JSON goes through `parse_json` too (tokens/jws.py, under its own codes), and a
+key set fetched from an identity provider through `check_nesting` (tokens/jwk.py).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _BRACKET = re.compile(r"[\[\]{}]")
 
 
-def _check_nesting(text: str, max_depth: int) -> None:
+def check_nesting(text: str, max_depth: int) -> None:
     """Refuses nesting deeper than `max_depth` *before* parsing.
 
     `json.loads` recurses once per level in C. CPython turns a very deep document into a
@@ -52,15 +54,17 @@ def _check_nesting(text: str, max_depth: int) -> None:
             depth -= 1
 
 
-def parse_json_body(body: bytes, *, max_depth: int, max_values: int) -> Any:
-    """Decodes UTF-8 strictly, bounds nesting, parses JSON, then checks the value count."""
+def parse_json(data: bytes, *, max_depth: int) -> Any:
+    """Decodes UTF-8 strictly, bounds nesting (before parsing), then parses JSON without
+    duplicate keys or NaN/Infinity: body_not_utf8, json_too_deep, json_duplicate_key or
+    json_invalid otherwise."""
     try:
-        text = body.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ProblemError("body_not_utf8") from None
-    _check_nesting(text, max_depth)
+    check_nesting(text, max_depth)
     try:
-        document = json.loads(
+        return json.loads(
             text, object_pairs_hook=_unique_object, parse_constant=_reject_constant
         )
     except RecursionError:
@@ -69,6 +73,11 @@ def parse_json_body(body: bytes, *, max_depth: int, max_values: int) -> Any:
         if isinstance(error, ProblemError):  # pragma: no cover - ProblemError is not ValueError
             raise
         raise ProblemError("json_invalid") from None
+
+
+def parse_json_body(body: bytes, *, max_depth: int, max_values: int) -> Any:
+    """`parse_json`, then the value count (and depth, again, on the parsed document)."""
+    document = parse_json(body, max_depth=max_depth)
     check_shape(document, max_depth=max_depth, max_values=max_values)
     return document
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
+from tests.support.bad_requests import default_body, nested_token
 
 from gpushield import AsyncClient, Client, SignatureAuth, TokenAuth
 from gpushield.cli.demo import MODEL
@@ -40,6 +42,26 @@ def test_bearer_calls_reach_the_model(gate: GateUnderTest) -> None:
     with token_client(gate, gate.new_key(ROOMY)) as client:
         results = [client.infer(MODEL, PROMPT) for _ in range(3)]
     assert [r.status for r in results] == ["COMPLETED"] * 3
+
+
+def test_deeply_nested_token_claims_are_refused_and_the_gate_lives_on(
+    gate: GateUnderTest, worker: RunningWorker
+) -> None:
+    """The claims are parsed before any key is looked up, so anyone can send these. Under
+    Pyodide JSON nested deep enough overflows the WebAssembly stack and takes the isolate
+    down (as deep request bodies did): the token is refused, and the gate goes on serving."""
+    runs = worker.run_count()
+    for depth in (4_500, 3_000):
+        response = httpx.post(
+            f"{gate.url}/v1/models/{MODEL}/infer", content=default_body(), timeout=30,
+            trust_env=False,
+            headers={"content-type": "application/json",
+                     "authorization": f"Bearer {nested_token(depth)}"},
+        )
+        assert (response.status_code, response.json()["code"]) == (401, "token_claims_invalid")
+    assert worker.run_count() == runs
+    with token_client(gate, gate.new_key(ROOMY)) as client:
+        assert client.infer(MODEL, PROMPT).status == "COMPLETED"
 
 
 def test_revoked_key_is_refused_on_the_very_next_request_despite_a_valid_token(

@@ -4,6 +4,7 @@ the HTTP suite that runs on both runtimes (local ASGI gate and the Worker in Pyo
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import time
@@ -82,6 +83,14 @@ def with_headers(request: GateRequest, **changes: str | None) -> GateRequest:
     return GateRequest(request.method, request.scheme, request.authority, request.path,
                        request.query, headers, request.body, request.header_bytes,
                        request.client_ip)
+
+
+def nested_token(depth: int) -> str:
+    """A compact JWS whose claims are `depth` unclosed JSON arrays. Nothing about it needs a
+    key: the claims are parsed (to find the issuer) before any signature is checked."""
+    header, payload = (base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+                       for raw in (b'{"alg":"EdDSA","typ":"at+jwt"}', b"[" * depth))
+    return f"{header}.{payload}.{'A' * 86}"
 
 
 def problem_of(response: GateResponse) -> dict[str, Any]:
@@ -185,6 +194,13 @@ CASES: dict[str, tuple[Case, int, str]] = {
     "very deep JSON (past the interpreter's recursion limit)": (
         lambda h: signed_request(h, body=b"[" * 15_000 + b"]" * 15_000),
         400, "json_too_deep"),
+    # About the deepest a token can nest within its size cap, sent with no credential at all.
+    # Under Pyodide an unguarded parse deep enough overflows the WebAssembly stack and kills
+    # the isolate; the claims are refused before json.loads (jws.MAX_JSON_DEPTH).
+    "bearer token with very deep JSON claims": (
+        lambda h: with_headers(signed_request(h), signature=None, signature_input=None,
+                               authorization=f"Bearer {nested_token(4_500)}"),
+        401, "token_claims_invalid"),
     "too many JSON values": (
         lambda h: signed_request(h, body=body_of({"input": {"prompt": "a", "x": [1] * 500}})),
         413, "json_too_large"),

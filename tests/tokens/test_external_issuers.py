@@ -26,6 +26,7 @@ from gpushield_edge.keyguard import KeyLimits
 from gpushield_edge.runtime_local.app import LocalGate, load_config_document
 from gpushield_edge.runtime_local.clock import SystemClock
 from gpushield_edge.runtime_local.state import StateDir
+from gpushield_edge.tokens.jwk import JwkError, parse_jwks_document
 from gpushield_edge.tokens.oidc import ExternalIssuer
 from gpushield_wire import algorithms, credentials
 
@@ -189,6 +190,15 @@ def test_oidc_tokens_are_verified_against_the_fetched_jwks(tmp_path: Path, jwks:
         assert gate.call(sign_rs256(rsa_key, "r1", user_claims())) == (401, "key_revoked")
     finally:
         gate.close()
+
+
+def test_a_key_set_nested_too_deeply_is_refused_before_it_is_parsed() -> None:
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    document = {"keys": [rsa_jwk(rsa_key, "r1")]}
+    assert parse_jwks_document(json.dumps(document).encode()) == document["keys"]
+    for depth in (40, 30_000):  # past the cap; far past the interpreter's recursion limit
+        with pytest.raises(JwkError, match="nests too deeply"):
+            parse_jwks_document(b'{"keys": ' + b"[" * depth + b"]" * depth + b"}")
 
 
 def test_unreachable_jwks_fails_closed(tmp_path: Path) -> None:

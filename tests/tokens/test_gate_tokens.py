@@ -327,6 +327,16 @@ def forged_cases(h: GateHarness) -> dict[str, tuple[str, str]]:
                             "token_claims_invalid"),
         "header not an object": (sign_ed25519(seed, ["alg", "EdDSA"], good),
                                  "token_malformed"),
+        "header nested past the JSON depth cap": (
+            sign_ed25519(seed, json.dumps(header)[:-1].encode() + b', "x": ' + b"[" * 40
+                         + b"]" * 40 + b"}", good), "token_malformed"),
+        "claims nested past the JSON depth cap": (
+            sign_ed25519(seed, header, json.dumps(good)[:-1].encode() + b', "x": '
+                         + b"[" * 40 + b"]" * 40 + b"}"), "token_claims_invalid"),
+        # Parsed before any key is looked up; under Pyodide this deep a parse could overflow
+        # the WebAssembly stack, so it is refused before json.loads sees it.
+        "claims nested past the recursion limit": (sign_ed25519(seed, header, b"[" * 3000),
+                                                   "token_claims_invalid"),
         "JWE shape": ("a.b.c.d.e", "token_malformed"),
         "two segments": (".".join(sign_ed25519(seed, header, good).split(".")[:2]),
                          "token_malformed"),

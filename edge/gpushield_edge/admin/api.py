@@ -16,21 +16,20 @@ key store, so a captured admin request cannot be replayed. Without the secret th
 
 from __future__ import annotations
 
-import hmac
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from gpushield_wire import algorithms, signing
+from gpushield_wire.credentials import ADMIN_KEY_ID
 from gpushield_wire.errors import ProblemError
 from gpushield_wire.jsonbody import parse_json_body
 
 from ..context import RequestContext, Services
 from ..http import GateResponse
-from ..stages.authenticate import verify_body_digest
+from ..stages.authenticate import nonce_expiry, signed_base
 from .service import STATUSES, KeyAdmin, KeyAdminError, NewKey
 
-ADMIN_KEY_ID = "gpushield-admin"
 PREFIX = "/admin/keys"
 _MAX_BODY = 16 * 1024
 _KEY_ROUTE = re.compile(r"/admin/keys/([A-Za-z0-9_-]{1,64})(/status|/rotate|/usage|/budgets)?")
@@ -43,6 +42,14 @@ class AdminAccess:
     secret: bytes | None
 
 
+def _admin_credential(parsed: signing.ParsedSignature) -> None:
+    """Only the admin credential signs here: its key id, and HMAC (it is a shared secret)."""
+    if parsed.keyid != ADMIN_KEY_ID:
+        raise ProblemError("key_unknown")
+    if parsed.alg != algorithms.HMAC_SHA256:
+        raise ProblemError("signature_alg_unsupported")
+
+
 async def _authenticate(ctx: RequestContext, services: Services, access: AdminAccess) -> None:
     request = ctx.request
     if access.secret is None:
@@ -53,29 +60,12 @@ async def _authenticate(ctx: RequestContext, services: Services, access: AdminAc
         raise ProblemError("body_too_large", limit=_MAX_BODY)
     headers = request.headers
     parsed = signing.parse_signature(headers.get("signature-input"), headers.get("signature"))
-    signing.check_profile(
-        parsed, now=ctx.now, has_body=bool(request.body), has_idempotency_key=False,
-        max_window_s=services.config.max_signature_window_s, skew_s=services.config.clock_skew_s,
-    )
-    if request.body:
-        await verify_body_digest(headers.get("content-digest"), request.body, services.crypto)
-    if parsed.keyid != ADMIN_KEY_ID:
-        raise ProblemError("key_unknown")
-    if parsed.alg != algorithms.HMAC_SHA256:
-        raise ProblemError("signature_alg_unsupported")
-    parts = signing.RequestParts(
-        method=request.method, authority=services.config.public_authority or request.authority,
-        path=request.path, query=request.query, headers=headers,
-    )
-    try:
-        base = signing.request_signature_base(parts, parsed)
-    except ValueError:
-        raise ProblemError("signature_malformed") from None
-    expected = hmac.new(access.secret, base, "sha256").digest()
-    if not hmac.compare_digest(expected, parsed.signature):
+    base = await signed_base(ctx, services, parsed, screen=_admin_credential)
+    # `verify` compares the HMAC in constant time (hmac.compare_digest).
+    if not algorithms.verify(algorithms.HMAC_SHA256, access.secret, base, parsed.signature):
         raise ProblemError("signature_invalid")
     ctx.signature = parsed
-    expires_at = float(parsed.expires or 0) + services.config.clock_skew_s
+    expires_at = nonce_expiry(parsed, services.config)
     if not await access.admin.remember_nonce(str(parsed.nonce), expires_at, ctx.now):
         raise ProblemError("signature_replayed")
 

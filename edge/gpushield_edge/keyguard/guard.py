@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gpushield_wire import algorithms
+from gpushield_wire.credentials import ADMIN_KEY_ID
 
 from ..ports import Crypto
 from . import account as account_budgets
@@ -52,7 +53,6 @@ _KEY_FROM = "keys k LEFT JOIN buckets b ON b.key_id = k.key_id"
 SWEEP_EVERY = 256
 # Opened secrets kept in memory (one per key; a Durable Object holds exactly one).
 OPENED_CACHE_SIZE = 4096
-ADMIN_NONCE_OWNER = "gpushield-admin"
 
 
 class KeyGuardError(Exception):
@@ -457,12 +457,12 @@ class KeyGuardCore:
         def work() -> bool:
             if self.storage.query(
                 "SELECT 1 FROM nonces WHERE key_id = ? AND nonce = ? AND expires_at >= ?",
-                (ADMIN_NONCE_OWNER, nonce, now),
+                (ADMIN_KEY_ID, nonce, now),
             ):
                 return False
             self.storage.query(
                 "INSERT OR REPLACE INTO nonces (key_id, nonce, expires_at) VALUES (?, ?, ?)",
-                (ADMIN_NONCE_OWNER, nonce, expires_at),
+                (ADMIN_KEY_ID, nonce, expires_at),
             )
             return True
 

@@ -14,6 +14,7 @@ from gpushield_wire.errors import ProblemError
 from ..context import RequestContext, Services
 from ..http import GateResponse
 from ..keyguard import AdmitRequest
+from .authenticate import nonce_expiry
 
 # A lease outlives the caller's deadline by this much, then frees itself if we never return.
 LEASE_MARGIN_S = 30.0
@@ -81,7 +82,7 @@ async def run(ctx: RequestContext, services: Services) -> None:
         signature=signature.signature,
         model=model.name,
         nonce=str(signature.nonce),
-        nonce_expires_at=float(signature.expires or 0) + services.config.clock_skew_s,
+        nonce_expires_at=nonce_expiry(signature, services.config),
         now=ctx.now,
         lease_ttl_s=model.deadline_s + LEASE_MARGIN_S,
         idempotency_key=ctx.idempotency_key,

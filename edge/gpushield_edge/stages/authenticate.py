@@ -9,10 +9,12 @@ by the key guard in the `admit` stage, where the secret lives.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 from gpushield_wire import digest, signing, structured_fields
 from gpushield_wire.errors import ProblemError
 
+from ..config import GateConfig
 from ..context import RequestContext, Services
 from ..ports import Crypto
 from . import bearer
@@ -47,6 +49,56 @@ async def verify_body_digest(value: str | None, body: bytes, crypto: Crypto) -> 
     digest.check_digests(present, computed)
 
 
+async def signed_base(
+    ctx: RequestContext,
+    services: Services,
+    parsed: signing.ParsedSignature,
+    *,
+    has_idempotency_key: bool = False,
+    screen: Callable[[signing.ParsedSignature], None] | None = None,
+) -> bytes:
+    """The signature base (RFC 9421 §2.5) of a request signed in gpushield's profile, after
+    every check that needs no key, in this order: the profile (parameters, tag, algorithm,
+    window and freshness, covered components), the body's Content-Digest, the caller's
+    `screen` (the admin API insists on its own key id and algorithm there), then the base
+    itself — signature_malformed if it cannot be built. Signed calls, signed token requests
+    and the admin API all come through here; the signature value is checked by whoever holds
+    the secret (the key guard; the admin API itself)."""
+    request = ctx.request
+    config = services.config
+    has_body = bool(request.body)
+    signing.check_profile(
+        parsed,
+        now=ctx.now,
+        has_body=has_body,
+        has_idempotency_key=has_idempotency_key,
+        max_window_s=config.max_signature_window_s,
+        skew_s=config.clock_skew_s,
+    )
+    if has_body:
+        await verify_body_digest(request.headers.get("content-digest"), request.body,
+                                 services.crypto)
+    if screen is not None:
+        screen(parsed)
+    parts = signing.RequestParts(
+        method=request.method,
+        authority=config.public_authority or request.authority,
+        path=request.path,
+        query=request.query,
+        headers=request.headers,
+    )
+    try:
+        return signing.request_signature_base(parts, parsed)
+    except ValueError:
+        raise ProblemError("signature_malformed") from None
+
+
+def nonce_expiry(parsed: signing.ParsedSignature, config: GateConfig) -> float:
+    """Until when a signature's nonce is remembered: past its `expires` and the clock-skew
+    allowance the signature is refused as expired anyway, so a replay cannot get through."""
+    return float(parsed.expires or 0) + config.clock_skew_s
+
+
 def _remember_idempotency(ctx: RequestContext, idempotency_key: str | None) -> None:
     request = ctx.request
     ctx.idempotency_key = idempotency_key
@@ -58,7 +110,6 @@ def _remember_idempotency(ctx: RequestContext, idempotency_key: str | None) -> N
 
 async def run(ctx: RequestContext, services: Services) -> None:
     request = ctx.request
-    config = services.config
     headers = request.headers
     if bearer.present(headers):
         await bearer.run(ctx, services)
@@ -72,28 +123,8 @@ async def run(ctx: RequestContext, services: Services) -> None:
             return
     parsed = signing.parse_signature(headers.get("signature-input"), headers.get("signature"))
     idempotency_key = _idempotency_key(headers.get("idempotency-key"))
-    has_body = bool(request.body)
-    signing.check_profile(
-        parsed,
-        now=ctx.now,
-        has_body=has_body,
-        has_idempotency_key=idempotency_key is not None,
-        max_window_s=config.max_signature_window_s,
-        skew_s=config.clock_skew_s,
-    )
-    if has_body:
-        await verify_body_digest(headers.get("content-digest"), request.body, services.crypto)
-    parts = signing.RequestParts(
-        method=request.method,
-        authority=config.public_authority or request.authority,
-        path=request.path,
-        query=request.query,
-        headers=headers,
-    )
-    try:
-        ctx.signature_base = signing.request_signature_base(parts, parsed)
-    except ValueError:
-        raise ProblemError("signature_malformed") from None
+    ctx.signature_base = await signed_base(ctx, services, parsed,
+                                           has_idempotency_key=idempotency_key is not None)
     if ctx.bearer is not None and parsed.keyid != ctx.bearer.bound_key_id:
         raise ProblemError("token_pop_mismatch")
     ctx.signature = parsed

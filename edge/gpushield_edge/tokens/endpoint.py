@@ -38,7 +38,7 @@ from gpushield_wire.errors import CATALOG, ProblemError
 from ..context import RequestContext, Services
 from ..http import GateResponse
 from ..keyguard import GrantRequest
-from ..stages.authenticate import verify_body_digest
+from ..stages.authenticate import nonce_expiry, signed_base
 from .service import TokenService
 
 PATH: Final = "/oauth/token"
@@ -104,29 +104,14 @@ def _basic(header: str) -> tuple[str, str]:
 
 
 async def _signed_grant(ctx: RequestContext, services: Services) -> GrantRequest:
-    request = ctx.request
-    headers = request.headers
-    config = services.config
+    headers = ctx.request.headers
     parsed = signing.parse_signature(headers.get("signature-input"), headers.get("signature"))
-    signing.check_profile(
-        parsed, now=ctx.now, has_body=bool(request.body), has_idempotency_key=False,
-        max_window_s=config.max_signature_window_s, skew_s=config.clock_skew_s,
-    )
-    if request.body:
-        await verify_body_digest(headers.get("content-digest"), request.body, services.crypto)
-    parts = signing.RequestParts(
-        method=request.method, authority=config.public_authority or request.authority,
-        path=request.path, query=request.query, headers=headers,
-    )
-    try:
-        base = signing.request_signature_base(parts, parsed)
-    except ValueError:
-        raise ProblemError("signature_malformed") from None
+    base = await signed_base(ctx, services, parsed)
     ctx.signature = parsed
     return GrantRequest(
         key_id=str(parsed.keyid), now=ctx.now, method="signature", alg=str(parsed.alg),
         signature_base=base, signature=parsed.signature, nonce=str(parsed.nonce),
-        nonce_expires_at=float(parsed.expires or 0) + config.clock_skew_s,
+        nonce_expires_at=nonce_expiry(parsed, services.config),
     )
 
 

@@ -23,7 +23,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from .jws import b64url_decode, b64url_encode
+from gpushield_wire.errors import ProblemError
+from gpushield_wire.jsonbody import check_nesting
+
+from .jws import MAX_JSON_DEPTH, b64url_decode, b64url_encode
 
 HMAC_KEY_BYTES: Final = {"HS256": 32, "HS384": 48, "HS512": 64}
 EC_CURVES: Final = {"ES256": ("P-256", 32), "ES384": ("P-384", 48), "ES512": ("P-521", 66)}
@@ -236,9 +239,14 @@ def build_keyset(
 def parse_jwks_document(body: bytes) -> list[Mapping[str, Any]]:
     """A JWKS (RFC 7517 §5) fetched from an issuer: {"keys": [...]}; JwkError otherwise."""
     try:
-        document = json.loads(body.decode("utf-8"))
+        text = body.decode("utf-8")
+        # Before json.loads: 64 KB of brackets would overflow the stack of a Pyodide isolate.
+        check_nesting(text, MAX_JSON_DEPTH)
+        document = json.loads(text)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise JwkError("key set is not JSON") from None
+    except ProblemError:
+        raise JwkError("key set nests too deeply") from None
     keys = document.get("keys") if isinstance(document, dict) else None
     if not isinstance(keys, list):
         raise JwkError("key set has no keys array")

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from gpushield_wire.errors import ProblemError
+from gpushield_wire.jsonbody import parse_json
 
 # Caps (characters of the encoded form). An RS512/4096-bit signature is 683 characters; a
 # gate token is ~600 in all; OIDC access tokens with group claims run to a few KB.
@@ -34,6 +35,10 @@ MAX_PAYLOAD_CHARS: Final = 6144
 MAX_SIGNATURE_CHARS: Final = 700
 MAX_HEADER_MEMBERS: Final = 16
 MAX_KID_CHARS: Final = 256
+# Headers are flat and claims nest a few levels (`cnf`, an IdP's `realm_access.roles`). Deeper
+# JSON is refused before it is parsed: the payload is parsed before any signature is checked,
+# and under Pyodide deep nesting overflows the WebAssembly stack (see jsonbody.check_nesting).
+MAX_JSON_DEPTH: Final = 32
 
 _B64URL: Final = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 FORBIDDEN_HEADERS: Final = frozenset({"jku", "x5u", "jwk", "x5c", "crit", "b64", "zip", "enc"})
@@ -65,23 +70,12 @@ def b64url_encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    document = dict(pairs)
-    if len(document) != len(pairs):
-        raise ValueError("duplicate member")
-    return document
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def parse_json_object(data: bytes, code: str, max_members: int | None = None) -> dict[str, Any]:
-    """UTF-8 JSON object with unique member names (RFC 7515 §5.2, RFC 7519 §7.2 step 10)."""
+    """UTF-8 JSON object with unique member names (RFC 7515 §5.2, RFC 7519 §7.2 step 10), no
+    NaN/Infinity and at most MAX_JSON_DEPTH levels; every refusal is `code`."""
     try:
-        document = json.loads(data.decode("utf-8"), object_pairs_hook=_unique,
-                              parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        document = parse_json(data, max_depth=MAX_JSON_DEPTH)
+    except ProblemError:
         raise ProblemError(code) from None
     if not isinstance(document, dict):
         raise ProblemError(code)
