@@ -86,8 +86,6 @@ def test_account_cap_across_separate_key_objects(tmp_path: Path) -> None:
     outcomes = asyncio.run(main())
     granted_ms, _ = account_core.granted(CAP, T0)
     assert granted_ms <= CAP.limit_gpu_ms
-    admitted = outcomes.count("admitted")
-    assert outcomes.count("budget_exceeded") == len(outcomes) - admitted
     # Seven calls stay open at 1000 ms and seven settle at 250: 7 × 1000 + 7 × 250 = 8750 fits
     # in 10 000 only because the account reclaimed the spare of the keys' first chunks.
-    assert admitted == 14
+    assert outcomes == ["admitted"] * 14
