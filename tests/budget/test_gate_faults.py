@@ -83,7 +83,10 @@ def test_each_fault_is_charged_once_and_fairly(
     assert response.status == status
     ms, micros = spent(harness)
     if charged_ms is None:
-        assert 0 < ms < CAP_MS  # measured wall time of a fast local call
+        # The ledger holds the gate's measured time: neither nothing nor the reserved worst
+        # case. Not a timing assertion: a call that answered 200 ended within the model's
+        # 1 s deadline (set in _harness), half the reservation.
+        assert 0 < ms < CAP_MS
     else:
         assert ms == charged_ms
     assert micros == (0 if ms == 0 else max(5, ms))  # 1000 µ per GPU-s, minimum 5
