@@ -102,7 +102,7 @@ def test_64_clients_never_overspend_a_gpu_time_budget(gate: GateUnderTest) -> No
     # spend never passes the limit, and it stops only when a worst-case call no longer fits.
     assert result.admitted > 12
     assert result.limit - cap < result.spent <= result.limit
-    assert result.open_reservations == 0
+    assert result.open_reservations == 0 and result.other_errors == 0
 
 
 def test_anomaly_quarantines_alerts_and_admin_restores(
