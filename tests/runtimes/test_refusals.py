@@ -5,6 +5,7 @@ guard reports it (admissions, last use, version) unchanged."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -21,8 +22,9 @@ HTTP_CASES = {name: case for name, case in CASES.items() if name != (
 
 
 @pytest.fixture(scope="module")
-def http() -> httpx.Client:
-    return httpx.Client(trust_env=False, timeout=30)
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(trust_env=False, timeout=30) as client:
+        yield client
 
 
 def _state(gate: GateUnderTest) -> tuple[object, ...]:
