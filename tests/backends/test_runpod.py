@@ -202,7 +202,8 @@ def test_job_beyond_the_deadline_is_cancelled_and_reported_timed_out(
     assert result.status == "TIMED_OUT"
     assert result.error == "deadline_exceeded"
     assert result.dispatched is True
-    assert 1_900 <= result.measured_ms < 4_000
+    # Past the sync wait the job was polled (not given up on at once), then cancelled.
+    assert stub.requests_to("status")
     [cancel] = stub.requests_to("cancel")
     assert cancel.method == "POST"
     assert cancel.path.endswith(f"/cancel/{result.job_id}")

@@ -1,20 +1,13 @@
-"""A real local gate driven in-process, with requests signed by the SDK's own signer.
-
-Self-contained on purpose (it does not borrow tests/gate's helpers), so the budget suite
-stays independent of how the refusal suite organises its own fixtures.
+"""A real local gate driven in-process; requests are signed by the SDK's own signer through
+tests/support/bad_requests.py (`signed_request`, which takes a `BudgetGate` as its signer).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from dataclasses import dataclass
-from typing import Any
 
-import httpx
-
-from gpushield import SignatureAuth
 from gpushield_edge.http import GateRequest, GateResponse
 from gpushield_edge.keyguard import KeyLimits
 from gpushield_edge.runtime_local.app import LocalGate
@@ -31,6 +24,10 @@ class BudgetGate:
     secret: str
     loop: asyncio.AbstractEventLoop
 
+    @property
+    def base_url(self) -> str:  # with key_id and secret: the Signer signed_request takes
+        return GATE_URL
+
     def handle(self, request: GateRequest) -> GateResponse:
         return self.loop.run_until_complete(self.local.gate.handle(request))
 
@@ -40,22 +37,3 @@ class BudgetGate:
             key_id=credentials.new_key_id(), alg=algorithms.HMAC_SHA256, key_material=secret,
             scopes=(MODEL,), limits=limits, expires_at=None, now=time.time()))
         return record.key_id, credentials.format_secret(secret)
-
-    def signed(self, headers: dict[str, str] | None = None) -> GateRequest:
-        body = json.dumps({"input": {"prompt": "Summarise this, please.", "max_tokens": 16}})
-        request = httpx.Request(
-            "POST", f"{GATE_URL}/v1/models/{MODEL}/infer", content=body.encode(),
-            headers={"content-type": "application/json", **(headers or {})})
-        signed = next(SignatureAuth(self.key_id, self.secret).sync_auth_flow(request))
-        folded, size = GateRequest.fold_headers(signed.headers.multi_items())
-        return GateRequest(
-            method="POST", scheme="http", authority=signed.url.netloc.decode().lower(),
-            path=signed.url.raw_path.decode(), query="", headers=folded,
-            body=signed.content, header_bytes=size, client_ip="127.0.0.1")
-
-
-def problem_of(response: GateResponse) -> dict[str, Any]:
-    assert ("content-type", "application/problem+json") in response.headers
-    document = json.loads(response.body)
-    assert isinstance(document, dict)
-    return document

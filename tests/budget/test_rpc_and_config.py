@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tests.support.clock import FixedClock
 
 from gpushield_edge.admin.service import KeyAdminError, NewKey
 from gpushield_edge.config import parse_config
@@ -17,17 +18,6 @@ from gpushield_edge.runtime_local.app import load_config_document
 from .guardkit import QUIET, T0, Guard
 
 
-class FixedClock:
-    def now(self) -> float:
-        return T0 + 5
-
-    def monotonic(self) -> float:
-        return 0.0
-
-    async def sleep(self, seconds: float) -> None:
-        return None
-
-
 def endpoint_call(endpoint: GuardEndpoint) -> Any:
     async def call(key_id: str, method: str, payload: str) -> str:
         return await endpoint.dispatch(method, payload)
@@ -36,7 +26,7 @@ def endpoint_call(endpoint: GuardEndpoint) -> Any:
 
 
 def test_budgets_admit_settle_and_usage_over_rpc(guard: Guard) -> None:
-    endpoint = GuardEndpoint(guard.core, FixedClock())
+    endpoint = GuardEndpoint(guard.core, FixedClock(T0 + 5))
     assert {"settle", "usage", "set_budgets", "release_unused"} <= set(endpoint.METHODS)
     call = endpoint_call(endpoint)
     spec = NewKey(scopes=("*",), budgets=(BudgetSpec("day", "day", limit_gpu_ms=61_000),))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -212,6 +211,3 @@ def test_signature_input_shape() -> None:
     assert member.items[0].value == "@method"
     assert sf.serialize_dictionary(parsed) == text
 
-
-def test_corpus_location_is_reported() -> None:
-    assert isinstance(corpora_path(), Path)

@@ -75,7 +75,9 @@ class GateUnderTest:
     def base_url(self) -> str:
         return self.url
 
-    def _admin(self, work: Any) -> Any:
+    def admin(self, work: Any) -> Any:
+        """`work(admin)` with an `AdminClient` signed in to this gate's admin API; its result."""
+
         async def main() -> Any:
             async with AdminClient(self.url, self.admin_secret) as admin:
                 return await work(admin)
@@ -84,18 +86,18 @@ class GateUnderTest:
 
     def new_key(self, limits: KeyLimits | None = None, scopes: tuple[str, ...] = (MODEL,),
                 expires_at: float | None = None) -> tuple[str, str]:
-        created = self._admin(lambda admin: admin.create(
+        created = self.admin(lambda admin: admin.create(
             NewKey(scopes=scopes, limits=limits or KeyLimits(), expires_at=expires_at)))
         return created.record.key_id, created.secret
 
     def demo_keys(self) -> Keys:
-        return self._admin(create_demo_keys)  # type: ignore[no-any-return]
+        return self.admin(create_demo_keys)  # type: ignore[no-any-return]
 
     def view(self, key_id: str) -> KeyView:
-        return self._admin(lambda admin: admin.get(key_id))  # type: ignore[no-any-return]
+        return self.admin(lambda admin: admin.get(key_id))  # type: ignore[no-any-return]
 
     def set_status(self, key_id: str, status: KeyStatus) -> None:
-        self._admin(lambda admin: admin.set_status(key_id, status))
+        self.admin(lambda admin: admin.set_status(key_id, status))
 
     def audit_events(self) -> list[dict[str, Any]]:
         """Locally the JSONL audit log; at the edge the console lines Workers Logs collect."""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
 import pytest
 
 from gpushield import AsyncClient, Client
+from gpushield.admin import AdminClient
 from gpushield.cli.demo import MODEL, OTHER_MODEL
 from gpushield.devtools.runpod_worker import RunningWorker
 from gpushield.devtools.scenarios import ScenarioEnv, run_scenarios, scenarios
@@ -67,23 +69,37 @@ def test_worker_failure_is_scrubbed_and_replayed_not_rerun(
 def test_concurrency_cap_is_exact_under_parallel_load(
     gate: GateUnderTest, worker: RunningWorker
 ) -> None:
+    """Two long calls hold both slots (seen through the admin API, not assumed after a pause);
+    four more sent while they run are all refused, and the two then complete."""
     key = gate.new_key(KeyLimits(rate_per_minute=6000, burst=100, max_concurrency=2))
     before = worker.run_count()
 
-    async def one(client: AsyncClient, i: int) -> str:
+    async def one(client: AsyncClient, i: int, sleep_ms: int) -> str:
         try:
-            await client.infer(MODEL, {"prompt": f"call {i}", "sleep_ms": 1500})
+            await client.infer(MODEL, {"prompt": f"call {i}", "sleep_ms": sleep_ms})
         except RateLimited as error:
             return error.code
         return "ok"
 
-    async def main() -> list[str]:
-        async with AsyncClient(gate.url, *key, max_retries=0) as client:
-            return await asyncio.gather(*[one(client, i) for i in range(6)])
+    async def main() -> tuple[list[str], list[str], int]:
+        async with AsyncClient(gate.url, *key, max_retries=0) as client, \
+                AdminClient(gate.url, gate.admin_secret) as admin:
+            # Long enough that the four below are answered while both still run.
+            holding = [asyncio.create_task(one(client, i, 4000)) for i in range(2)]
+            deadline = time.monotonic() + 30
+            while (await admin.get(key[0])).in_flight < 2:
+                assert not any(task.done() for task in holding), "a long call ended early"
+                assert time.monotonic() < deadline, "the two long calls never were in flight"
+                await asyncio.sleep(0.05)
+            refused = await asyncio.gather(*[one(client, i, 0) for i in range(2, 6)])
+            still_in_flight = (await admin.get(key[0])).in_flight
+            completed = await asyncio.gather(*holding)
+        return list(completed), list(refused), still_in_flight
 
-    outcomes = asyncio.run(main())
-    assert outcomes.count("ok") == 2
-    assert outcomes.count("concurrency_limited") == 4
+    completed, refused, still_in_flight = asyncio.run(main())
+    assert refused == ["concurrency_limited"] * 4
+    assert still_in_flight == 2  # the refusals were made while both slots were taken
+    assert completed == ["ok", "ok"]
     assert worker.run_count() - before == 2
 
 

@@ -33,7 +33,7 @@ def signed_client(gate: GateUnderTest, key: tuple[str, str]) -> Client:
 
 
 def rotate(gate: GateUnderTest, key_id: str, grace_s: float) -> RotatedKey:
-    rotated = gate._admin(lambda admin: admin.rotate(key_id, grace_s))
+    rotated = gate.admin(lambda admin: admin.rotate(key_id, grace_s))
     assert isinstance(rotated, RotatedKey)
     return rotated
 

@@ -255,6 +255,10 @@ CASES: dict[str, tuple[Case, int, str]] = {
         400, "idempotency_key_invalid"),
 }
 
+# The cases whose request carries no Signature header: there is no signature a refusal could
+# echo back, so the tests check that premise instead.
+UNSIGNED = frozenset({"no signature at all", "Signature-Input without Signature"})
+
 
 def to_http(request: GateRequest) -> httpx.Request:
     """The same request as bytes on the wire (for a gate behind a real socket). Header

@@ -51,7 +51,9 @@ async def spend_to_the_budget(gate_url: str, admin: KeyAdmin, model: str, budget
                               sleep_ms: int = 20, give_up_after: int = 5) -> LoadResult:
     """`clients` concurrent callers each call until the gate has refused them with
     budget_exceeded `give_up_after` times in a row (a refusal can be temporary while other
-    calls' reservations are still open)."""
+    calls' reservations are still open). Any other refusal is counted (`other_errors`) and
+    ends that caller: it is not what the scenario is about, and retrying it could go on
+    until the test's timeout."""
     key_id, secret = await budget_key(admin, model, budget, clients=clients,
                                       max_call_gpu_ms=max_call_gpu_ms)
     counts = {"ok": 0, "budget": 0, "other": 0}
@@ -74,7 +76,7 @@ async def spend_to_the_budget(gate_url: str, admin: KeyAdmin, model: str, budget
                 continue
             except APIError:
                 counts["other"] += 1
-                continue
+                return
             counts["ok"] += 1
             refusals = 0
 

@@ -1,4 +1,5 @@
-"""A gate clock tests can move: grace windows, expiries and clock jumps without sleeping."""
+"""Gate clocks for tests: one that can move (grace windows, expiries and clock jumps without
+sleeping) and one that stands still."""
 
 from __future__ import annotations
 
@@ -20,3 +21,19 @@ class OffsetClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
+
+
+class FixedClock:
+    """The gate's Clock port stopped at `at` (epoch seconds); its sleeps return at once."""
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+
+    def now(self) -> float:
+        return self.at
+
+    def monotonic(self) -> float:
+        return 0.0
+
+    async def sleep(self, seconds: float) -> None:
+        return None

@@ -45,10 +45,12 @@ def test_nested_prefixes_and_suffixes() -> None:
 def test_the_rule_sets_finders_agree_with_in_on_every_literal() -> None:
     """Each target's finder, on a text holding every one of its literals between words."""
     engine = Engine(load_rules(), WafSettings(paranoia_level=4))
+    assert engine.targets()
     for target in engine.targets():
         plan = engine.plan(target)
         assert plan is not None
         finder = plan.word_finder
+        assert finder.literals, target
         text = " x ".join(sorted(finder.literals))
         assert finder.find(text) == finder.literals, target
         assert finder.find("x".join(sorted(finder.literals))) == {

@@ -48,6 +48,7 @@ test('serve.mjs: ready line, HTTP, control endpoints, clean SIGTERM', async () =
 
 async function serveChecks(p, t0) {
   const extra = [];
+  const stdoutClosed = new Promise((r) => p.child.stdout.once('close', r));
   const line = await firstLine(p.child.stdout);
   p.child.stdout.on('data', (d) => extra.push(String(d)));
   const ready = JSON.parse(line);
@@ -78,7 +79,9 @@ async function serveChecks(p, t0) {
   assert.equal((await setFault('sideways')).status, 400);
 
   await (await fetch(`${ready.url}/wait?delay=0.05`)).text();
-  await new Promise((r) => setTimeout(r, 200));
+  // POST /idle answers once every request's waitUntil work has settled (and prints the marker).
+  const idle = await fetch(`${ready.control}/idle`, { method: 'POST', body: JSON.stringify({ marker: 'selftest' }) });
+  assert.deepEqual(await idle.json(), { marker: 'selftest' });
   const stats = await (await fetch(`${ready.control}/stats`)).json();
   assert.equal(stats.requests, 8);
   assert.equal(stats.wait_until_pending, 0);
@@ -88,7 +91,8 @@ async function serveChecks(p, t0) {
   p.child.kill('SIGTERM');
   const { code } = await p.exited;
   assert.equal(code, 0);
-  assert.equal(extra.join(''), '', 'stdout carries only the ready line');
+  await stdoutClosed;
+  assert.equal(extra.join(''), '[harness] idle selftest\n', 'stdout carries only the ready line and the idle marker');
   assert.match(p.stderr(), /loaded in \d+ ms/);
   process.stderr.write(`# ${p.stderr().match(/\[serve\] loaded.*/)[0]}\n`);
 }

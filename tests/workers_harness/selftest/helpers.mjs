@@ -27,3 +27,14 @@ export async function get(worker, path, init, cf = { colo: 'LOCAL', country: 'XX
 }
 
 export const timeout = (ms) => new Promise((r) => setTimeout(() => r('timeout'), ms));
+
+/** Polls `probe` until it returns a truthy value (returned), or throws after `ms`. */
+export async function until(probe, what, ms = 10_000) {
+  const deadline = performance.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
