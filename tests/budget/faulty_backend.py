@@ -23,7 +23,7 @@ class DropConnection(Exception):
 @dataclass
 class FaultyBackend:
     url: str = ""
-    mode: str = "ok"  # ok | 5xx | drop | slow
+    mode: str = "ok"  # ok | 5xx | 429 | drop | slow
     execution_time: Any = 100
     calls: int = 0
 
@@ -35,6 +35,11 @@ class FaultyBackend:
         if self.mode == "5xx":
             await send({"type": "http.response.start", "status": 500, "headers": []})
             await send({"type": "http.response.body", "body": b"upstream exploded"})
+            return
+        if self.mode == "429":  # throttled, with advice on when to retry
+            await send({"type": "http.response.start", "status": 429,
+                        "headers": [(b"retry-after", b"7")]})
+            await send({"type": "http.response.body", "body": b"slow down"})
             return
         if self.mode == "slow":
             await asyncio.sleep(3.0)

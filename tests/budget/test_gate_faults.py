@@ -67,6 +67,16 @@ def _harness(tmp_path: Path, backend: FaultyBackend, anomaly: dict[str, object]
         loop.close()
 
 
+def test_a_throttled_platform_s_retry_after_reaches_the_caller(
+        harness: BudgetGate, backend: FaultyBackend) -> None:
+    backend.mode = "429"
+    response = harness.handle(signed_request(harness))
+    assert response.status == 503
+    assert problem_of(response)["code"] == "backend_unavailable"
+    assert dict(response.headers)["retry-after"] == "7"
+    assert spent(harness) == (0, 0)
+
+
 def spent(harness: BudgetGate) -> tuple[int, int]:
     usage = key_usage(harness.local.core.storage, harness.key_id, time.time())
     budget = usage["budgets"][0]
@@ -78,6 +88,7 @@ def spent(harness: BudgetGate) -> tuple[int, int]:
     ("ok", 10**15, 200, CAP_MS),  # absurd report: never more than reserved
     ("ok", "soon", 200, None),  # unreadable timing: the gate's measured time
     ("5xx", 0, 502, 0),  # the platform refused the job: nothing ran
+    ("429", 0, 503, 0),  # the platform is throttling: nothing ran
     ("drop", 300, 502, CAP_MS),  # job may have run, answer lost: worst case
     ("slow", 300, 504, CAP_MS),  # deadline passed: worst case
 ])

@@ -43,8 +43,14 @@ async def run(ctx: RequestContext, services: Services) -> None:
         raise ProblemError(_UPSTREAM_CODES[error.kind]) from None
     except BackendRejected as error:
         ctx.dispatched = False
-        code = "backend_unavailable" if error.status in (429, 503) else "backend_failed"
-        raise ProblemError(code) from None
+        if error.status not in (429, 503):
+            raise ProblemError("backend_failed") from None
+        if error.retry_after_s is None:
+            raise ProblemError("backend_unavailable") from None
+        # The platform said when to come back: the caller gets the same advice.
+        seconds = max(1, int(error.retry_after_s + 0.999))
+        ctx.response_headers.append(("retry-after", str(seconds)))
+        raise ProblemError("backend_unavailable", retry_after=seconds) from None
     ctx.result = result
     ctx.dispatched = result.dispatched
     if result.status == "FAILED":
