@@ -18,6 +18,7 @@ generator against the provider. A failed refresh keeps the last good set until i
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,8 @@ from ..ports import Upstream, UpstreamError, UpstreamRequest
 from .claims import ClaimRules, scope_list
 from .jwk import JwkError, KeySet, TrustedKey, build_keyset, parse_jwks_document
 from .verifier import Grant
+
+logger = logging.getLogger("gpushield.gate")
 
 MAX_JWKS_BYTES = 64 * 1024
 DEFAULT_TYPS: frozenset[str | None] = frozenset({None, "JWT", "at+jwt", "application/at+jwt"})
@@ -80,7 +83,6 @@ class ExternalIssuer:
         self._keyset: KeySet | None = None
         self._fetched_at = float("-inf")
         self._attempted_at = float("-inf")
-        self.fetches = 0
         if config.shared_secret is not None:
             self._keyset = KeySet((TrustedKey(None, "HS256", {"kty": "oct"},
                                               config.shared_secret),))
@@ -107,7 +109,6 @@ class ExternalIssuer:
         self._attempted_at = now
         url = self.config.jwks_url
         assert url is not None
-        self.fetches += 1
         try:
             response = await self._upstream.send(UpstreamRequest(
                 "GET", url, {"accept": "application/jwk-set+json, application/json"}, None,
@@ -122,6 +123,10 @@ class ExternalIssuer:
             return
         self._keyset = build_keyset(jwks, self.algorithms, allow_symmetric=False)
         self._fetched_at = now
+        if self._keyset.rejected:
+            # The reasons are JwkError texts about key shapes: nothing from a request.
+            logger.warning("issuer %s: %d key(s) not loaded: %s", self.issuer,
+                           len(self._keyset.rejected), "; ".join(self._keyset.rejected))
 
     def grant(self, claims: dict[str, Any]) -> Grant:
         values = scope_list(claims.get(self.config.scope_claim))
